@@ -1,0 +1,83 @@
+# pg_foreman: PGXS build of the extension, plus the project's own targets.
+#
+#   make demo    install what is missing, build, install, run the demo cluster
+#   make test    install what is missing, build, run unit tests, pg_regress and TAP
+#   make bench   benchmarks (not part of make test)
+#
+# pg_config and the PGXS headers may be absent on a fresh machine: the targets
+# above first run scripts/deps.sh (apt-get, as root) and then re-enter make, so
+# this file must parse without them.
+
+PG_MAJOR   ?= 15
+PG_CONFIG  ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+HAVE_PGXS  := $(shell test -x $(PG_CONFIG) && test -f "$$($(PG_CONFIG) --pgxs 2>/dev/null)" && echo yes)
+
+MODULE_big = pg_foreman
+MODULEDIR  = extension
+DATA       = control/pg_foreman.control $(wildcard control/pg_foreman--*.sql)
+SRCS       = $(sort $(wildcard src/*.cpp src/core/*.cpp src/pg/*.cpp src/bgw/*.cpp src/api/*.cpp))
+OBJS       = $(SRCS:.cpp=.o)
+HEADERS_ALL = $(wildcard src/*/*.hpp src/*.hpp)
+
+# pg_regress suites, in order; each file in sql/ has its expected/ twin.
+REGRESS      = boundary tiers jobs execution errors
+REGRESS_OPTS = --inputdir=. --load-extension=pg_foreman
+
+ifeq ($(HAVE_PGXS),yes)
+PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+# PostgreSQL's headers are system headers for us: our own files are held to
+# -Wall -Wextra -Werror, theirs are not ours to fix.
+PG_CPPFLAGS = -Isrc -isystem $(PG_INCLUDE_SERVER)
+PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers
+SHLIB_LINK  = -lfmt -lstdc++
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+# No LLVM bitcode: the JIT inlines expressions, never scheduler code.
+override with_llvm = no
+$(OBJS): $(HEADERS_ALL)
+endif
+
+# ---------------------------------------------------------------------------
+# Project targets. They run PostgreSQL as an unprivileged user (PostgreSQL
+# refuses root) and create, start and stop every cluster they use.
+
+TEST_USER ?= pgforeman
+TEST_ROOT ?= /tmp/pg_foreman-test
+BUILD_DIR ?= build
+
+.PHONY: deps demo test unit regress tap bench build-install check-pgxs fuzz
+
+deps:
+	@bash scripts/deps.sh
+
+check-pgxs:
+	@test "$(HAVE_PGXS)" = yes || { echo "pg_config/PGXS for PostgreSQL $(PG_MAJOR) not found: run 'make deps'"; exit 1; }
+
+build-install: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory install
+
+demo: build-install
+	@bash scripts/demo.sh
+
+test: build-install
+	@bash scripts/test.sh all
+
+unit: deps
+	@bash scripts/test.sh unit
+
+regress: build-install
+	@bash scripts/test.sh regress
+
+tap: build-install
+	@bash scripts/test.sh tap
+
+bench: build-install
+	@bash scripts/deps.sh bench
+	@bash test/bench/run.sh
+
+fuzz: deps
+	@bash scripts/fuzz.sh
+
+clean-project:
+	rm -rf $(BUILD_DIR) results regression.diffs regression.out tmp_check

@@ -1,0 +1,188 @@
+// schedule.cpp: schedule kinds, fire times and defaults.
+#include "core/pure.hpp"
+
+#include "core/schedule.hpp"
+#include "core/error.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+namespace foreman::core {
+
+const char *
+schedule_kind_name(ScheduleKind kind)
+{
+	switch (kind) {
+	case ScheduleKind::Interval:
+		return "interval";
+	case ScheduleKind::Cron:
+		return "cron";
+	case ScheduleKind::Once:
+		return "once";
+	case ScheduleKind::Reboot:
+		return "reboot";
+	}
+	return "interval";
+}
+
+namespace {
+
+std::string_view
+trim(std::string_view s)
+{
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+		s.remove_prefix(1);
+	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+		s.remove_suffix(1);
+	return s;
+}
+
+// A cron field as it starts: digits, '*', '?', or a range/list/step of them.
+bool
+cron_like_field(std::string_view field)
+{
+	if (field.empty())
+		return false;
+	for (char c : field)
+		if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '*' || c == '?' || c == '/' || c == ',' ||
+		      c == '-'))
+			return false;
+	return true;
+}
+
+} // namespace
+
+std::optional<Schedule>
+parse_schedule_text(std::string_view raw)
+{
+	std::string_view text = trim(raw);
+	if (text.empty())
+		throw Error(sqlstate::kInvalidParameterValue, "schedule must not be empty", {},
+		            "Give an interval such as '10 seconds' or a cron expression such as '*/5 * * * *'.");
+
+	if (text.front() == '@') {
+		std::string word;
+		for (char c : text)
+			word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+		if (word == "@once")
+			return Schedule{ScheduleKind::Once, 0, std::nullopt};
+		if (word == "@reboot")
+			return Schedule{ScheduleKind::Reboot, 0, std::nullopt};
+		return Schedule{ScheduleKind::Cron, 0, CronExpr::parse(text)};
+	}
+
+	// Count whitespace-separated fields: 5 or 6 whose first two look like cron
+	// fields mean cron; anything else is left to PostgreSQL's interval reader
+	// ('1 day 2 hours 3 minutes' has six fields, but 'day' is no cron field).
+	std::size_t fields = 0;
+	std::string_view first, second;
+	std::size_t i = 0;
+	while (i < text.size()) {
+		while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
+			i++;
+		if (i >= text.size())
+			break;
+		std::size_t start = i;
+		while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))
+			i++;
+		std::string_view field = text.substr(start, i - start);
+		if (fields == 0)
+			first = field;
+		else if (fields == 1)
+			second = field;
+		fields++;
+	}
+	if (fields >= 5 && cron_like_field(first) && cron_like_field(second))
+		return Schedule{ScheduleKind::Cron, 0, CronExpr::parse(text)};
+	return std::nullopt;
+}
+
+Schedule
+interval_schedule(Micros period)
+{
+	if (period <= 0)
+		throw Error(sqlstate::kInvalidParameterValue, "schedule interval must be positive", {},
+		            "Give an interval such as '10 seconds'.");
+	if (period < kMinPeriod)
+		throw Error(sqlstate::kInvalidParameterValue,
+		            fmt::format("schedule interval must be at least 100 milliseconds"),
+		            fmt::format("The interval given is {} microseconds.", period));
+	return Schedule{ScheduleKind::Interval, period, std::nullopt};
+}
+
+std::optional<Micros>
+next_fire(const Schedule &schedule, const Anchor &anchor, Micros after, const TimeZone &tz)
+{
+	std::optional<Micros> next;
+	switch (schedule.kind) {
+	case ScheduleKind::Interval: {
+		Micros base = anchor.anchor + anchor.phase;
+		if (after < base)
+			next = base;
+		else
+			next = base + ((after - base) / schedule.period + 1) * schedule.period;
+		break;
+	}
+	case ScheduleKind::Cron: {
+		// Fire times of the expression shifted by the phase, none before anchor.
+		Micros from = after - anchor.phase;
+		if (from < anchor.anchor - 1)
+			from = anchor.anchor - 1;
+		auto t = schedule.cron->next_after(from, tz);
+		if (t)
+			next = *t + anchor.phase;
+		break;
+	}
+	case ScheduleKind::Once: {
+		Micros at = anchor.anchor + anchor.phase;
+		if (at > after)
+			next = at;
+		break;
+	}
+	case ScheduleKind::Reboot:
+		break;
+	}
+	if (next && anchor.end_at && *next > *anchor.end_at)
+		return std::nullopt;
+	return next;
+}
+
+Micros
+draw_phase(Micros jitter, std::uint64_t seed)
+{
+	if (jitter <= 0)
+		return 0;
+	return static_cast<Micros>(seed % static_cast<std::uint64_t>(jitter));
+}
+
+Micros
+typical_period(const Schedule &schedule, const TimeZone &tz)
+{
+	switch (schedule.kind) {
+	case ScheduleKind::Interval:
+		return schedule.period;
+	case ScheduleKind::Cron: {
+		// 2001-01-01 00:00:00 UTC, a Monday; two consecutive fire times after it.
+		const Micros reference = 978307200LL * kMicrosPerSecond;
+		auto a = schedule.cron->next_after(reference, tz);
+		if (!a)
+			return 0;
+		auto b = schedule.cron->next_after(*a, tz);
+		return b ? *b - *a : 0;
+	}
+	case ScheduleKind::Once:
+	case ScheduleKind::Reboot:
+		return 0;
+	}
+	return 0;
+}
+
+const char *
+default_tier(const Schedule &schedule, const TimeZone &tz)
+{
+	Micros period = typical_period(schedule, tz);
+	return (period > 0 && period <= 60 * kMicrosPerSecond) ? "fast" : "slow";
+}
+
+} // namespace foreman::core
