@@ -17,7 +17,7 @@ MODULEDIR  = extension
 DATA       = control/pg_foreman.control $(wildcard control/pg_foreman--*.sql)
 SRCS       = $(sort $(wildcard src/*.cpp src/core/*.cpp src/pg/*.cpp src/bgw/*.cpp src/api/*.cpp))
 OBJS       = $(SRCS:.cpp=.o)
-HEADERS_ALL = $(wildcard src/*/*.hpp src/*.hpp)
+FOREMAN_HEADERS = $(wildcard src/*/*.hpp src/*.hpp)
 
 # pg_regress suites, in order; each file in sql/ has its expected/ twin.
 REGRESS      = boundary tiers jobs execution errors
@@ -30,11 +30,12 @@ PG_INCLUDE_SERVER := $(shell $(PG_CONFIG) --includedir-server)
 PG_CPPFLAGS = -Isrc -isystem $(PG_INCLUDE_SERVER)
 PG_CXXFLAGS = -std=c++20 -Wall -Wextra -Werror -Wno-missing-field-initializers
 SHLIB_LINK  = -lfmt -lstdc++
+# No LLVM bitcode: the JIT inlines expressions, never scheduler code. Set
+# before the include, which decides the targets.
+override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-# No LLVM bitcode: the JIT inlines expressions, never scheduler code.
-override with_llvm = no
-$(OBJS): $(HEADERS_ALL)
+$(OBJS): $(FOREMAN_HEADERS)
 endif
 
 # ---------------------------------------------------------------------------

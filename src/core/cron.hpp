@@ -5,12 +5,12 @@
 // and the @yearly @monthly @weekly @daily @hourly shorthands. Evaluated in a
 // time zone: a wall-clock time skipped by a DST gap fires once at the first
 // valid instant after the gap; one repeated by a DST overlap fires once, at its
-// first occurrence.
+// first occurrence. doc/cron.md spells out every rule.
 #pragma once
 
 #include "core/time.hpp"
 
-#include <bitset>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,16 +35,27 @@ public:
 private:
 	CronExpr() = default;
 
+	// The first wall-clock time matched by the fields strictly after `wall`, or
+	// nullopt past the horizon. Wall-clock times are local seconds since
+	// 1970-01-01 00:00:00, counted as if the zone had no offset.
+	std::optional<std::int64_t> next_wall_after(std::int64_t wall) const;
+
+	// The first day >= day of year/month that the day fields match, or -1.
+	int next_day(std::int64_t year, int month, int day) const;
+
 	std::string text_;
 	bool has_seconds_ = false;
-	std::bitset<60> seconds_;
-	std::bitset<60> minutes_;
-	std::bitset<24> hours_;
-	std::bitset<32> days_;   // 1..31
-	std::bitset<13> months_; // 1..12
-	std::bitset<8> weekdays_; // 0..6, Sunday = 0 (7 is folded into 0)
-	bool last_day_ = false;   // L in the day-of-month field
-	bool days_star_ = false;  // day-of-month field was '*' (cron's OR rule with day-of-week)
+	// Bit n set: value n matches. Day-of-week 7 is folded into 0 (Sunday).
+	std::uint64_t seconds_ = 0;  // 0..59 (just 0 without a seconds field)
+	std::uint64_t minutes_ = 0;  // 0..59
+	std::uint64_t hours_ = 0;    // 0..23
+	std::uint64_t days_ = 0;     // 1..31
+	std::uint64_t months_ = 0;   // 1..12
+	std::uint64_t weekdays_ = 0; // 0..6, Sunday = 0
+	bool last_day_ = false;      // L in the day-of-month field
+	// The day field began with '*' or '?': Vixie cron's rule then ANDs the two
+	// day fields; when both are restricted a day matches if either does.
+	bool days_star_ = false;
 	bool weekdays_star_ = false;
 };
 

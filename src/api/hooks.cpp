@@ -1,0 +1,250 @@
+// hooks.cpp: commit-time wakes and the database-level DDL hook.
+#include "api/hooks.hpp"
+#include "pg/guard.hpp"
+#include "bgw/shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+}
+
+#include <csignal>
+
+namespace foreman::api {
+
+namespace {
+
+// Wakes queued by this transaction. A small array suffices: a transaction that
+// touches more tiers than this wakes every coordinator of the database.
+constexpr int kMaxPendingTiers = 16;
+struct PendingWakes {
+	bool launcher;
+	bool all_tiers;
+	int ntiers;
+	int32 tiers[kMaxPendingTiers];
+};
+PendingWakes pending;
+
+object_access_hook_type prev_object_access_hook = nullptr;
+ProcessUtility_hook_type prev_process_utility_hook = nullptr;
+
+void
+send_pending_wakes()
+{
+	if (pending.launcher)
+		bgw::request_rescan(MyDatabaseId);
+	if (pending.all_tiers)
+		bgw::wake_coordinators(MyDatabaseId, -1);
+	else
+		for (int i = 0; i < pending.ntiers; i++)
+			bgw::wake_coordinators(MyDatabaseId, pending.tiers[i]);
+	pending = PendingWakes{};
+}
+
+void
+on_xact_event(XactEvent event, void *)
+{
+	switch (event) {
+	case XACT_EVENT_COMMIT:
+	case XACT_EVENT_PARALLEL_COMMIT:
+		if (pending.launcher || pending.all_tiers || pending.ntiers > 0)
+			send_pending_wakes();
+		break;
+	case XACT_EVENT_ABORT:
+	case XACT_EVENT_PARALLEL_ABORT:
+		pending = PendingWakes{};
+		break;
+	default:
+		break;
+	}
+}
+
+// DROP EXTENSION pg_foreman: the launcher must stop this database's coordinators.
+void
+on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+	if (access == OAT_DROP && class_id == ExtensionRelationId && object_id == get_extension_oid("pg_foreman", true))
+		pending.launcher = true;
+}
+
+// The database a database-level utility statement needs to itself, if any.
+const char *
+database_needing_exclusive_use(Node *stmt, bool *created)
+{
+	*created = false;
+	switch (nodeTag(stmt)) {
+	case T_DropdbStmt:
+		return castNode(DropdbStmt, stmt)->dbname;
+	case T_RenameStmt: {
+		RenameStmt *rename = castNode(RenameStmt, stmt);
+		return rename->renameType == OBJECT_DATABASE ? rename->subname : nullptr;
+	}
+	case T_AlterDatabaseStmt: {
+		AlterDatabaseStmt *alter = castNode(AlterDatabaseStmt, stmt);
+		ListCell *lc;
+		foreach (lc, alter->options)
+			if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
+				return alter->dbname;
+		return nullptr;
+	}
+	case T_CreatedbStmt: {
+		*created = true;
+		ListCell *lc;
+		foreach (lc, castNode(CreatedbStmt, stmt)->options) {
+			DefElem *option = lfirst_node(DefElem, lc);
+			if (strcmp(option->defname, "template") == 0 && option->arg)
+				return defGetString(option);
+		}
+		return nullptr;
+	}
+	default:
+		return nullptr;
+	}
+}
+
+// Pause pg_foreman in a database and wait (bounded) until its coordinators are
+// gone; DROP DATABASE itself then waits up to 5 s for any other session.
+void
+pause_database(Oid dboid)
+{
+	bgw::Shared *shared = bgw::shared();
+	bool have_entry = false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (auto &db : shared->dbs)
+		if (db.state != bgw::DbState::Free && db.dboid == dboid) {
+			db.paused = true;
+			have_entry = true;
+		}
+	if (!have_entry)
+		for (auto &db : shared->dbs)
+			if (db.state == bgw::DbState::Free) {
+				memset(&db, 0, sizeof db);
+				db.dboid = dboid;
+				db.state = bgw::DbState::NoExtension;
+				db.paused = true;
+				break;
+			}
+	LWLockRelease(shared->lock);
+
+	// Up to 10 s, 20 ms at a time: coordinators end their current statement at once.
+	for (int attempt = 0; attempt < 500; attempt++) {
+		int remaining = 0;
+		LWLockAcquire(shared->lock, LW_SHARED);
+		for (int i = 0; i < shared->nslots; i++) {
+			bgw::CoordinatorSlot &slot = shared->slots[i];
+			if (slot.pid != 0 && slot.dboid == dboid) {
+				remaining++;
+				if (attempt % 50 == 0)
+					kill(slot.pid, SIGTERM);
+			}
+		}
+		LWLockRelease(shared->lock);
+		if (remaining == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(20 * 1000L);
+	}
+}
+
+void
+resume_database(Oid dboid)
+{
+	bgw::Shared *shared = bgw::shared();
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (auto &db : shared->dbs)
+		if (db.state != bgw::DbState::Free && db.dboid == dboid)
+			db.paused = false;
+	LWLockRelease(shared->lock);
+	bgw::request_rescan_all();
+}
+
+void
+process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
+                ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
+{
+	bool is_create = false;
+	const char *dbname = bgw::shared() ? database_needing_exclusive_use(pstmt->utilityStmt, &is_create) : nullptr;
+	volatile Oid dboid = dbname ? get_database_oid(dbname, true) : InvalidOid;
+	volatile bool created = is_create;
+
+	if (OidIsValid(dboid))
+		pause_database(dboid);
+	PG_TRY();
+	{
+		if (prev_process_utility_hook)
+			prev_process_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		if (OidIsValid(dboid))
+			resume_database(dboid);
+		else if (created)
+			bgw::request_rescan_all();
+	}
+	PG_END_TRY();
+}
+
+} // namespace
+
+void
+wake_launcher_at_commit()
+{
+	pending.launcher = true;
+}
+
+void
+wake_tier_at_commit(int32 tier_id)
+{
+	if (pending.all_tiers)
+		return;
+	for (int i = 0; i < pending.ntiers; i++)
+		if (pending.tiers[i] == tier_id)
+			return;
+	if (pending.ntiers == kMaxPendingTiers)
+		pending.all_tiers = true;
+	else
+		pending.tiers[pending.ntiers++] = tier_id;
+}
+
+void
+wake_all_tiers_at_commit()
+{
+	pending.all_tiers = true;
+}
+
+void
+install_hooks()
+{
+	RegisterXactCallback(on_xact_event, nullptr);
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = on_object_access;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = process_utility;
+}
+
+} // namespace foreman::api
+
+// Trigger on foreman.tier: tiers changed, so the launcher re-scouts this
+// database at commit and starts or stops coordinators; running coordinators
+// re-read their tier.
+FOREMAN_FUNCTION(foreman_tiers_changed)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+		                errmsg("foreman._tiers_changed() may only be called as a trigger")));
+	foreman::api::wake_launcher_at_commit();
+	foreman::api::wake_all_tiers_at_commit();
+	return PointerGetDatum(nullptr);
+}

@@ -1,0 +1,532 @@
+// jobs.cpp: foreman.schedule, unschedule, alter_job, run_now, wait_for_run.
+//
+// Every function captures the caller (GetUserId()) first, validates all input
+// before writing anything, then writes the private tables with the
+// extension's rights. Values travel as SPI parameters.
+#include "api/catalog.hpp"
+#include "api/hooks.hpp"
+#include "pg/guard.hpp"
+#include "pg/schedule_pg.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parser.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+}
+
+namespace foreman::api {
+
+namespace {
+
+constexpr int kMaxCommandBytes = 1024 * 1024;
+
+// Everything schedule() and alter_job() decide about a job before writing it.
+struct JobSpec {
+	char *job_name;
+	char *schedule;
+	char *command;
+	char *tier;           // NULL: by period
+	bool has_timeout;
+	Interval timeout;
+	Interval jitter;
+	bool has_misfire_grace;
+	Interval misfire_grace;
+	bool coalesce;
+	char *overlap;
+	int32 retries;
+	Interval retry_backoff;
+	bool enabled;
+	bool has_start_at;
+	TimestampTz start_at;
+	bool has_end_at;
+	TimestampTz end_at;
+	char *time_zone;
+	bool has_max_failures;
+	int32 max_failures;
+};
+
+// What validation derives.
+struct Resolved {
+	pg::ParsedSchedule parsed;
+	int32 tier_id;
+	int64 jitter_us;
+};
+
+Interval
+interval_arg(FunctionCallInfo fcinfo, int n)
+{
+	return *PG_GETARG_INTERVAL_P(n);
+}
+
+bool
+interval_is_zero(const Interval &i)
+{
+	return i.month == 0 && i.day == 0 && i.time == 0;
+}
+
+// The command must parse and hold at least one statement; it is run later by
+// the coordinator exactly as written.
+void
+validate_command(const char *command)
+{
+	if (strlen(command) > kMaxCommandBytes)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("command is too long"),
+		                errdetail("Commands are limited to %d bytes.", kMaxCommandBytes),
+		                errhint("Put long logic in a function or procedure and schedule a call of it.")));
+	List *statements = raw_parser(command, RAW_PARSE_DEFAULT);
+	if (list_length(statements) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command must not be empty"),
+		                errhint("Give the SQL to run, such as 'CALL refresh_config()'.")));
+}
+
+void
+validate(JobSpec *spec, Resolved *out)
+{
+	if (strlen(spec->job_name) == 0 || strlen(spec->job_name) > 63)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("job name must be 1 to 63 characters long")));
+	validate_command(spec->command);
+	out->parsed = pg::parse_schedule(spec->schedule, spec->time_zone);
+
+	if (spec->has_timeout && interval_is_zero(spec->timeout))
+		spec->has_timeout = false;
+	if (spec->has_timeout && pg::interval_micros(&spec->timeout, "timeout") <= 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("timeout must be positive"),
+		                errhint("Leave it NULL (or zero) for no timeout.")));
+	out->jitter_us = pg::interval_micros(&spec->jitter, "jitter");
+	if (out->jitter_us < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("jitter must not be negative")));
+	if (spec->has_misfire_grace && interval_is_zero(spec->misfire_grace))
+		spec->has_misfire_grace = false;
+	if (spec->has_misfire_grace && pg::interval_micros(&spec->misfire_grace, "misfire_grace") <= 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("misfire_grace must be positive")));
+	if (strcmp(spec->overlap, "skip") != 0 && strcmp(spec->overlap, "queue") != 0 &&
+	    strcmp(spec->overlap, "allow") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid overlap \"%s\"", spec->overlap),
+		                errhint("Use 'skip', 'queue' or 'allow'.")));
+	if (spec->retries < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retries must not be negative")));
+	if (pg::interval_micros(&spec->retry_backoff, "retry_backoff") <= 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retry_backoff must be positive")));
+	if (spec->has_max_failures && spec->max_failures < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_failures must be at least 1")));
+	if (spec->has_start_at && spec->has_end_at && spec->end_at <= spec->start_at)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("end_at must be later than start_at")));
+
+	int32 concurrency = 1;
+	out->tier_id = find_tier(spec->tier ? spec->tier : out->parsed.default_tier, &concurrency);
+	if (strcmp(spec->overlap, "allow") == 0 && concurrency <= 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("overlap 'allow' needs a tier with concurrency above 1"),
+		                errdetail("Tier \"%s\" runs one job at a time.", spec->tier ? spec->tier : out->parsed.default_tier),
+		                errhint("Use 'skip' or 'queue', or a parallel tier.")));
+}
+
+// The first fire time after now for a spec anchored at `anchor`.
+bool
+first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 phase_us, TimestampTz now,
+           TimestampTz *next)
+{
+	pg::JobSchedule js{spec.schedule, r.parsed.kind, r.parsed.period_us, spec.time_zone, anchor, phase_us,
+	                   spec.has_end_at, spec.end_at};
+	if (strcmp(r.parsed.kind, "once") == 0 && !spec.has_start_at) {
+		*next = now; // @once without start_at: as soon as possible
+		return true;
+	}
+	return pg::next_fire_time(js, now - 1, next);
+}
+
+#define INTERVAL_DATUM(i) IntervalPGetDatum(const_cast<Interval *>(&(i)))
+
+// Writes spec as job `job_id` (0: a new job). Keeps the anchor, phase and next
+// run time when the schedule did not change, so re-running a setup script
+// does not shift a job's fire times.
+int64
+write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz anchor = spec->has_start_at ? spec->start_at : now;
+	int64 phase_us = 0;
+	if (r.jitter_us > 0)
+		phase_us = (int64)(pg_prng_uint64(&pg_global_prng_state) % (uint64)r.jitter_us);
+
+	// Same schedule as stored? Then keep where the job stands on it.
+	if (job_id != 0) {
+		Oid types[6] = {INT8OID, TEXTOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum values[6] = {Int64GetDatum(job_id), CStringGetTextDatum(spec->schedule), INTERVAL_DATUM(spec->jitter),
+		                   spec->time_zone ? CStringGetTextDatum(spec->time_zone) : (Datum)0,
+		                   TimestampTzGetDatum(spec->start_at), TimestampTzGetDatum(spec->end_at)};
+		char nulls[7] = "      ";
+		nulls[3] = spec->time_zone ? ' ' : 'n';
+		nulls[4] = spec->has_start_at ? ' ' : 'n';
+		nulls[5] = spec->has_end_at ? ' ' : 'n';
+		uint64 n = spi_exec("SELECT anchor_at, (extract(epoch FROM phase) * 1000000)::int8 FROM foreman.job"
+		                    " WHERE job_id = $1 AND schedule = $2 AND jitter = $3"
+		                    "   AND time_zone IS NOT DISTINCT FROM $4 AND start_at IS NOT DISTINCT FROM $5"
+		                    "   AND end_at IS NOT DISTINCT FROM $6 AND enabled",
+		                    6, types, values, nulls, true);
+		if (n == 1) {
+			bool isnull;
+			anchor = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			phase_us = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+	}
+
+	TimestampTz next = 0;
+	bool has_next = spec->enabled && first_fire(*spec, r, anchor, phase_us, now, &next);
+	Interval phase{};
+	phase.time = phase_us;
+	Interval period{};
+	period.time = r.parsed.period_us;
+
+	constexpr int kArgs = 23;
+	Oid types[kArgs] = {INT8OID,     TEXTOID,        OIDOID,      INT4OID,     TEXTOID,     TEXTOID,
+	                    TEXTOID,     INTERVALOID,    TEXTOID,     TIMESTAMPTZOID, INTERVALOID, INTERVALOID,
+	                    TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID, BOOLOID,     TEXTOID,
+	                    INT4OID,     INTERVALOID,    INT4OID,     BOOLOID,     TIMESTAMPTZOID};
+	Datum values[kArgs] = {Int64GetDatum(job_id),
+	                       CStringGetTextDatum(spec->job_name),
+	                       ObjectIdGetDatum(owner),
+	                       Int32GetDatum(r.tier_id),
+	                       CStringGetTextDatum(spec->command),
+	                       CStringGetTextDatum(spec->schedule),
+	                       CStringGetTextDatum(r.parsed.kind),
+	                       INTERVAL_DATUM(period),
+	                       spec->time_zone ? CStringGetTextDatum(spec->time_zone) : (Datum)0,
+	                       TimestampTzGetDatum(anchor),
+	                       INTERVAL_DATUM(spec->jitter),
+	                       INTERVAL_DATUM(phase),
+	                       TimestampTzGetDatum(spec->start_at),
+	                       TimestampTzGetDatum(spec->end_at),
+	                       INTERVAL_DATUM(spec->timeout),
+	                       INTERVAL_DATUM(spec->misfire_grace),
+	                       BoolGetDatum(spec->coalesce),
+	                       CStringGetTextDatum(spec->overlap),
+	                       Int32GetDatum(spec->retries),
+	                       INTERVAL_DATUM(spec->retry_backoff),
+	                       Int32GetDatum(spec->max_failures),
+	                       BoolGetDatum(spec->enabled),
+	                       TimestampTzGetDatum(next)};
+	char nulls[kArgs + 1];
+	memset(nulls, ' ', kArgs);
+	nulls[kArgs] = '\0';
+	if (strcmp(r.parsed.kind, "interval") != 0)
+		nulls[7] = 'n';
+	if (!spec->time_zone)
+		nulls[8] = 'n';
+	if (!spec->has_start_at)
+		nulls[12] = 'n';
+	if (!spec->has_end_at)
+		nulls[13] = 'n';
+	if (!spec->has_timeout)
+		nulls[14] = 'n';
+	if (!spec->has_misfire_grace)
+		nulls[15] = 'n';
+	if (!spec->has_max_failures)
+		nulls[20] = 'n';
+	if (!has_next)
+		nulls[22] = 'n';
+
+	const char *columns = "job_name = $2, owner = $3, tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
+	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
+	                      " end_at = $14, timeout = $15, misfire_grace = $16, \"coalesce\" = $17, overlap = $18,"
+	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
+	                      " next_run_at = $23";
+	if (job_id == 0) {
+		spi_exec("INSERT INTO foreman.job (job_name, owner, tier_id, command, schedule, schedule_kind, period,"
+		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, \"coalesce\","
+		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at)"
+		         " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
+		         " $21, $22, $23 WHERE $1 = 0 RETURNING job_id",
+		         kArgs, types, values, nulls, false);
+	} else {
+		spi_exec(psprintf("UPDATE foreman.job SET %s, revision = revision + 1, updated_at = now(),"
+		                  " run_requested_at = NULL, consecutive_failures = 0, disabled_reason = NULL"
+		                  " WHERE job_id = $1 RETURNING job_id",
+		                  columns),
+		         kArgs, types, values, nulls, false);
+	}
+	bool isnull;
+	int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	wake_tier_at_commit(r.tier_id);
+	return id;
+}
+
+// Reads a job's stored settings into a spec, for alter_job.
+void
+load_spec(int64 job_id, JobSpec *spec)
+{
+	Oid types[1] = {INT8OID};
+	Datum values[1] = {Int64GetDatum(job_id)};
+	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.\"coalesce\","
+	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures"
+	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
+	         1, types, values, nullptr, true);
+	HeapTuple row = SPI_tuptable->vals[0];
+	TupleDesc desc = SPI_tuptable->tupdesc;
+	MemoryContext spi = MemoryContextSwitchTo(CurTransactionContext);
+	auto text_col = [&](int col) -> char * {
+		bool isnull;
+		Datum d = SPI_getbinval(row, desc, col, &isnull);
+		return isnull ? nullptr : TextDatumGetCString(d);
+	};
+	auto interval = [&](int col, Interval *out) -> bool {
+		bool isnull;
+		Datum d = SPI_getbinval(row, desc, col, &isnull);
+		if (!isnull)
+			*out = *DatumGetIntervalP(d);
+		return !isnull;
+	};
+	bool isnull;
+	spec->job_name = text_col(1);
+	spec->schedule = text_col(2);
+	spec->command = text_col(3);
+	spec->tier = text_col(4);
+	spec->has_timeout = interval(5, &spec->timeout);
+	interval(6, &spec->jitter);
+	spec->has_misfire_grace = interval(7, &spec->misfire_grace);
+	spec->coalesce = DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
+	spec->overlap = text_col(9);
+	spec->retries = DatumGetInt32(SPI_getbinval(row, desc, 10, &isnull));
+	interval(11, &spec->retry_backoff);
+	spec->enabled = DatumGetBool(SPI_getbinval(row, desc, 12, &isnull));
+	Datum d = SPI_getbinval(row, desc, 13, &isnull);
+	spec->has_start_at = !isnull;
+	spec->start_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(row, desc, 14, &isnull);
+	spec->has_end_at = !isnull;
+	spec->end_at = isnull ? 0 : DatumGetTimestampTz(d);
+	spec->time_zone = text_col(15);
+	d = SPI_getbinval(row, desc, 16, &isnull);
+	spec->has_max_failures = !isnull;
+	spec->max_failures = isnull ? 0 : DatumGetInt32(d);
+	MemoryContextSwitchTo(spi);
+}
+
+// Arguments 3.. of schedule() and 1.. of alter_job() share their order:
+// tier, timeout, jitter, misfire_grace, coalesce, overlap, retries,
+// retry_backoff, enabled, start_at, end_at, time_zone, max_failures.
+// For alter_job (only_given), a NULL argument leaves the setting alone.
+void
+apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec, bool only_given)
+{
+	auto given = [&](int i) { return !PG_ARGISNULL(first + i); };
+	if (given(0))
+		spec->tier = text_to_cstring(PG_GETARG_TEXT_PP(first));
+	else if (!only_given)
+		spec->tier = nullptr;
+	if (given(1)) {
+		spec->has_timeout = true;
+		spec->timeout = interval_arg(fcinfo, first + 1);
+	} else if (!only_given)
+		spec->has_timeout = false;
+	if (given(2))
+		spec->jitter = interval_arg(fcinfo, first + 2);
+	else if (!only_given)
+		spec->jitter = Interval{};
+	if (given(3)) {
+		spec->has_misfire_grace = true;
+		spec->misfire_grace = interval_arg(fcinfo, first + 3);
+	} else if (!only_given)
+		spec->has_misfire_grace = false;
+	if (given(4))
+		spec->coalesce = PG_GETARG_BOOL(first + 4);
+	else if (!only_given)
+		spec->coalesce = true;
+	if (given(5))
+		spec->overlap = text_to_cstring(PG_GETARG_TEXT_PP(first + 5));
+	else if (!only_given)
+		spec->overlap = pstrdup("skip");
+	if (given(6))
+		spec->retries = PG_GETARG_INT32(first + 6);
+	else if (!only_given)
+		spec->retries = 0;
+	if (given(7))
+		spec->retry_backoff = interval_arg(fcinfo, first + 7);
+	else if (!only_given) {
+		spec->retry_backoff = Interval{};
+		spec->retry_backoff.time = 10 * USECS_PER_SEC;
+	}
+	if (given(8))
+		spec->enabled = PG_GETARG_BOOL(first + 8);
+	else if (!only_given)
+		spec->enabled = true;
+	if (given(9)) {
+		spec->has_start_at = true;
+		spec->start_at = PG_GETARG_TIMESTAMPTZ(first + 9);
+	} else if (!only_given)
+		spec->has_start_at = false;
+	if (given(10)) {
+		spec->has_end_at = true;
+		spec->end_at = PG_GETARG_TIMESTAMPTZ(first + 10);
+	} else if (!only_given)
+		spec->has_end_at = false;
+	if (given(11))
+		spec->time_zone = text_to_cstring(PG_GETARG_TEXT_PP(first + 11));
+	else if (!only_given)
+		spec->time_zone = nullptr;
+	if (given(12)) {
+		spec->has_max_failures = true;
+		spec->max_failures = PG_GETARG_INT32(first + 12);
+	} else if (!only_given)
+		spec->has_max_failures = false;
+}
+
+} // namespace
+} // namespace foreman::api
+
+using namespace foreman::api;
+
+FOREMAN_FUNCTION(foreman_schedule)
+{
+	Oid caller = GetUserId();
+	JobSpec spec{};
+	spec.job_name = required_text_arg(fcinfo, 0, "job_name");
+	spec.schedule = required_text_arg(fcinfo, 1, "schedule");
+	spec.command = required_text_arg(fcinfo, 2, "command");
+	apply_settings(fcinfo, 3, &spec, false);
+
+	Elevation e;
+	elevation_begin(&e);
+	Resolved r;
+	validate(&spec, &r);
+	Oid types[2] = {OIDOID, TEXTOID};
+	Datum values[2] = {ObjectIdGetDatum(caller), CStringGetTextDatum(spec.job_name)};
+	int64 existing = 0;
+	if (spi_exec("SELECT job_id FROM foreman.job WHERE owner = $1 AND job_name = $2 FOR UPDATE", 2, types, values,
+	             nullptr, false) == 1) {
+		bool isnull;
+		existing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	int64 job_id = write_job(existing, caller, &spec, r);
+	elevation_end(&e);
+	PG_RETURN_INT64(job_id);
+}
+
+FOREMAN_FUNCTION(foreman_alter_job)
+{
+	Oid caller = GetUserId();
+	char *name = required_text_arg(fcinfo, 0, "job_name");
+
+	Elevation e;
+	elevation_begin(&e);
+	JobRef job = find_job(name, caller);
+	JobSpec spec{};
+	load_spec(job.job_id, &spec);
+	if (!PG_ARGISNULL(1))
+		spec.schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(2))
+		spec.command = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	apply_settings(fcinfo, 3, &spec, true);
+	Resolved r;
+	validate(&spec, &r);
+	write_job(job.job_id, job.owner, &spec, r);
+	if (job.tier_id != r.tier_id)
+		wake_tier_at_commit(job.tier_id);
+	elevation_end(&e);
+	PG_RETURN_VOID();
+}
+
+FOREMAN_FUNCTION(foreman_unschedule)
+{
+	Oid caller = GetUserId();
+	char *name = required_text_arg(fcinfo, 0, "job_name");
+	bool if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+
+	Elevation e;
+	elevation_begin(&e);
+	Oid types[1] = {TEXTOID};
+	Datum values[1] = {CStringGetTextDatum(name)};
+	if (if_exists && spi_exec("SELECT 1 FROM foreman.job WHERE job_name = $1", 1, types, values, nullptr, true) == 0) {
+		elevation_end(&e);
+		ereport(NOTICE, (errmsg("job \"%s\" does not exist, skipping", name)));
+		PG_RETURN_BOOL(false);
+	}
+	JobRef job = find_job(name, caller);
+	Oid dtypes[1] = {INT8OID};
+	Datum dvalues[1] = {Int64GetDatum(job.job_id)};
+	spi_exec("DELETE FROM foreman.job WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
+	wake_tier_at_commit(job.tier_id);
+	elevation_end(&e);
+	PG_RETURN_BOOL(true);
+}
+
+FOREMAN_FUNCTION(foreman_run_now)
+{
+	Oid caller = GetUserId();
+	char *name = required_text_arg(fcinfo, 0, "job_name");
+
+	Elevation e;
+	elevation_begin(&e);
+	JobRef job = find_job(name, caller);
+	if (!job.enabled)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("job \"%s\" is disabled", name),
+		                errhint("Enable it first: SELECT foreman.alter_job('%s', enabled => true);", name)));
+	Oid types[1] = {INT8OID};
+	Datum values[1] = {Int64GetDatum(job.job_id)};
+	spi_exec("UPDATE foreman.job SET run_requested_at = coalesce(run_requested_at, clock_timestamp())"
+	         " WHERE job_id = $1",
+	         1, types, values, nullptr, false);
+	wake_tier_at_commit(job.tier_id);
+	elevation_end(&e);
+	PG_RETURN_VOID();
+}
+
+FOREMAN_FUNCTION(foreman_wait_for_run)
+{
+	Oid caller = GetUserId();
+	char *name = required_text_arg(fcinfo, 0, "job_name");
+	TimestampTz after = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(1);
+	int64 timeout_us = 30 * USECS_PER_SEC;
+	if (!PG_ARGISNULL(2))
+		timeout_us = foreman::pg::interval_micros(PG_GETARG_INTERVAL_P(2), "timeout");
+	if (timeout_us < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("timeout must not be negative")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR, (errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+		                errmsg("foreman.wait_for_run() cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction"),
+		                errdetail("Its snapshot would never show the run."),
+		                errhint("Call it in a READ COMMITTED transaction.")));
+
+	TupleDesc result_desc;
+	if (get_call_result_type(fcinfo, nullptr, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "foreman.wait_for_run must return a composite type");
+	result_desc = BlessTupleDesc(result_desc);
+
+	Elevation e;
+	elevation_begin(&e);
+	JobRef job = find_job(name, caller);
+	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
+	Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum values[2] = {Int64GetDatum(job.job_id), TimestampTzGetDatum(after)};
+	// Each SPI statement takes a fresh snapshot (READ COMMITTED): poll every
+	// 20 ms, bounded by the deadline.
+	for (;;) {
+		if (spi_exec("SELECT * FROM foreman.job_run WHERE job_id = $1 AND started_at >= $2 AND status <> 'running'"
+		             " ORDER BY run_id LIMIT 1",
+		             2, types, values, nullptr, true) == 1) {
+			// SPI_copytuple allocates in the caller's context: it outlives SPI_finish.
+			HeapTuple tuple = SPI_copytuple(SPI_tuptable->vals[0]);
+			elevation_end(&e);
+			PG_RETURN_DATUM(heap_copy_tuple_as_datum(tuple, result_desc));
+		}
+		if (GetCurrentTimestamp() >= deadline)
+			break;
+		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	elevation_end(&e);
+	ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+	                errmsg("no run of job \"%s\" finished within the timeout", name),
+	                errdetail("Waited for a run that started at or after %s.", timestamptz_to_str(after)),
+	                errhint("Check foreman.tier_status: is the job's tier running and led?")));
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,51 @@
+// status.cpp: foreman._coordinators(), the shared-memory half of
+// foreman.tier_status.
+#include "bgw/shmem.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+}
+
+using namespace foreman::bgw;
+
+FOREMAN_FUNCTION(foreman_coordinators)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+
+	// Copy this database's slots under the lock, then build tuples without it.
+	Shared *sh = shared();
+	int n = 0;
+	CoordinatorSlot *copy = static_cast<CoordinatorSlot *>(palloc(sizeof(CoordinatorSlot) * sh->nslots));
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
+			copy[n++] = sh->slots[i];
+	LWLockRelease(sh->lock);
+
+	for (int i = 0; i < n; i++) {
+		CoordinatorSlot &s = copy[i];
+		Datum values[11];
+		bool nulls[11] = {};
+		values[0] = Int32GetDatum(s.tier_id);
+		values[1] = Int32GetDatum(s.pid);
+		values[2] = BoolGetDatum(s.leader);
+		values[3] = CStringGetTextDatum(coordinator_state_name(s.state));
+		values[4] = Int64GetDatum(s.current_job_id);
+		nulls[4] = s.current_job_id == 0;
+		values[5] = CStringGetTextDatum(s.current_job);
+		nulls[5] = s.current_job[0] == '\0';
+		values[6] = CStringGetTextDatum(s.progress);
+		nulls[6] = s.progress[0] == '\0';
+		values[7] = TimestampTzGetDatum(s.started_at);
+		values[8] = TimestampTzGetDatum(s.heartbeat_at);
+		values[9] = TimestampTzGetDatum(s.job_started_at);
+		nulls[9] = s.job_started_at == 0;
+		values[10] = Int64GetDatum(s.runs);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum)0;
+}

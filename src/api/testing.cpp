@@ -1,0 +1,86 @@
+// testing.cpp: SQL-callable functions for the test suites only.
+//
+// Their symbols are in the library, but no CREATE EXTENSION script declares
+// them: test/sql/test_functions.sql creates them in schema foreman_test, and
+// only a superuser can create C functions. They prove the error boundary in
+// both directions and start a second coordinator for leadership tests.
+#include "bgw/launcher.hpp"
+#include "core/error.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "postmaster/bgworker.h"
+#include "utils/builtins.h"
+}
+
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+int destructors_run = 0;
+
+// Observable unwinding: counts its destructor runs.
+struct UnwindProbe {
+	std::string label = "probe";
+	~UnwindProbe() { destructors_run++; }
+};
+
+} // namespace
+
+// A C++ exception with a SQLSTATE becomes an ordinary ERROR with it.
+FOREMAN_FUNCTION(foreman_test_throw_core_error)
+{
+	std::string state = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	std::string message = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (state.size() != 5)
+		throw std::invalid_argument("sqlstate must have five characters");
+	throw foreman::core::Error(state.c_str(), message, "thrown by foreman_test.throw_core_error", "this is a test");
+}
+
+// Any other C++ exception becomes an internal error (XX000).
+FOREMAN_FUNCTION(foreman_test_throw_std_exception)
+{
+	throw std::runtime_error(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+}
+
+// Runs sql through pg_guard while a C++ object with a destructor is alive: a
+// PostgreSQL ERROR becomes pg::PgError, the destructor runs, and the error
+// reaches the client with its original SQLSTATE.
+FOREMAN_FUNCTION(foreman_test_pg_error_unwinds)
+{
+	const char *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	UnwindProbe probe;
+	foreman::pg::pg_guard([sql]() {
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		SPI_execute(sql, false, 0);
+		SPI_finish();
+	});
+	PG_RETURN_INT32(static_cast<int32>(probe.label.size()));
+}
+
+FOREMAN_FUNCTION(foreman_test_destructor_count)
+{
+	PG_RETURN_INT32(destructors_run);
+}
+
+// Starts another coordinator for a tier of this database (a follower while
+// the launcher's lives); returns its pid.
+FOREMAN_FUNCTION(foreman_test_start_coordinator)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be superuser")));
+	int32 tier_id = PG_GETARG_INT32(0);
+	const char *tier_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	BackgroundWorkerHandle *handle = foreman::bgw::start_coordinator(MyDatabaseId, get_database_name(MyDatabaseId),
+	                                                                 tier_id, tier_name, MyProcPid);
+	if (!handle)
+		ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED), errmsg("no background worker slot free")));
+	pid_t pid;
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("coordinator did not start")));
+	PG_RETURN_INT32(pid);
+}

@@ -1,0 +1,136 @@
+// tiers.cpp: foreman.create_tier, alter_tier, drop_tier.
+//
+// Tier changes are administrative: they need a superuser (or, once the
+// security issue lands, foreman_admin). The trigger on foreman.tier wakes the
+// launcher at commit, which starts or stops coordinators within a second.
+#include "api/catalog.hpp"
+#include "api/hooks.hpp"
+#include "pg/guard.hpp"
+#include "pg/schedule_pg.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+}
+
+namespace foreman::api {
+namespace {
+
+void
+require_tier_admin(const char *action)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
+		                errhint("Tiers are changed by superusers.")));
+}
+
+void
+validate_tier_name(const char *name)
+{
+	bool ok = strlen(name) >= 1 && strlen(name) <= 48 && name[0] >= 'a' && name[0] <= 'z';
+	for (const char *p = name; ok && *p; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+	if (!ok)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_NAME), errmsg("invalid tier name \"%s\"", name),
+		                errhint("A tier name is 1 to 48 lower-case letters, digits and underscores, starting with a letter.")));
+}
+
+void
+validate_tick(const Interval *tick)
+{
+	int64 us = pg::interval_micros(tick, "tick");
+	if (us < 100 * 1000 || us > USECS_PER_DAY)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tick must be between 100 milliseconds and 1 day")));
+}
+
+void
+validate_concurrency(int32 concurrency)
+{
+	if (concurrency < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("concurrency must be at least 1")));
+	if (concurrency > 1)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("tiers with concurrency above 1 are not supported yet"),
+		                errdetail("Executor workers for parallel tiers are not built yet; every tier runs its jobs one after another.")));
+}
+
+} // namespace
+} // namespace foreman::api
+
+using namespace foreman::api;
+
+FOREMAN_FUNCTION(foreman_create_tier)
+{
+	require_tier_admin("create a tier");
+	char *name = required_text_arg(fcinfo, 0, "name");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tick must not be null")));
+	Interval *tick = PG_GETARG_INTERVAL_P(1);
+	int32 concurrency = PG_ARGISNULL(2) ? 1 : PG_GETARG_INT32(2);
+	validate_tier_name(name);
+	validate_tick(tick);
+	validate_concurrency(concurrency);
+
+	Elevation e;
+	elevation_begin(&e);
+	Oid types[3] = {TEXTOID, INTERVALOID, INT4OID};
+	Datum values[3] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency)};
+	if (spi_exec("SELECT 1 FROM foreman.tier WHERE name = $1", 1, types, values, nullptr, true) > 0)
+		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("tier \"%s\" already exists", name)));
+	spi_exec("INSERT INTO foreman.tier (name, tick, concurrency) VALUES ($1, $2, $3) RETURNING tier_id", 3, types,
+	         values, nullptr, false);
+	bool isnull;
+	int32 tier_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	elevation_end(&e);
+	PG_RETURN_INT32(tier_id);
+}
+
+FOREMAN_FUNCTION(foreman_alter_tier)
+{
+	require_tier_admin("alter a tier");
+	char *name = required_text_arg(fcinfo, 0, "name");
+	if (!PG_ARGISNULL(1))
+		validate_tick(PG_GETARG_INTERVAL_P(1));
+	if (!PG_ARGISNULL(2))
+		validate_concurrency(PG_GETARG_INT32(2));
+
+	Elevation e;
+	elevation_begin(&e);
+	int32 tier_id = find_tier(name, nullptr);
+	Oid types[4] = {INT4OID, INTERVALOID, INT4OID, BOOLOID};
+	Datum values[4] = {Int32GetDatum(tier_id), PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1),
+	                   PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3)};
+	char nulls[5] = {' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ', '\0'};
+	spi_exec("UPDATE foreman.tier SET tick = coalesce($2, tick), concurrency = coalesce($3, concurrency),"
+	         " enabled = coalesce($4, enabled) WHERE tier_id = $1",
+	         4, types, values, nulls, false);
+	wake_tier_at_commit(tier_id);
+	elevation_end(&e);
+	PG_RETURN_VOID();
+}
+
+FOREMAN_FUNCTION(foreman_drop_tier)
+{
+	require_tier_admin("drop a tier");
+	char *name = required_text_arg(fcinfo, 0, "name");
+	if (strcmp(name, "fast") == 0 || strcmp(name, "slow") == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE), errmsg("tier \"%s\" is built in and cannot be dropped", name),
+		                errhint("Disable it instead: SELECT foreman.alter_tier('%s', enabled => false);", name)));
+
+	Elevation e;
+	elevation_begin(&e);
+	int32 tier_id = find_tier(name, nullptr);
+	Oid types[1] = {INT4OID};
+	Datum values[1] = {Int32GetDatum(tier_id)};
+	spi_exec("SELECT count(*) FROM foreman.job WHERE tier_id = $1", 1, types, values, nullptr, true);
+	bool isnull;
+	int64 jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (jobs > 0)
+		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+		                errmsg("cannot drop tier \"%s\" because it has %lld jobs", name, (long long)jobs),
+		                errhint("Unschedule them or move them to another tier with foreman.alter_job(..., tier => ...).")));
+	spi_exec("DELETE FROM foreman.tier WHERE tier_id = $1", 1, types, values, nullptr, false);
+	elevation_end(&e);
+	PG_RETURN_VOID();
+}

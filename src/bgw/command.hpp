@@ -1,0 +1,25 @@
+// command.hpp: running a job's command the way the simple-query protocol would.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+namespace foreman::bgw {
+
+// How a command ended. Strings are palloc'd in the context given to run_command.
+struct CommandOutcome {
+	bool ok;
+	int sqlerrcode;      // when !ok
+	char *message;       // when !ok: the error message (with detail appended)
+	char *command_tag;   // the last statement's tag, e.g. "UPDATE"
+	uint64 rows;         // rows processed by the statements whose tags report a count
+};
+
+// Runs sql as top-level statements: a single statement in its own transaction
+// (so VACUUM, CREATE INDEX CONCURRENTLY and CALL of a procedure that commits
+// work), several in one implicit transaction block, BEGIN/COMMIT honoured, as
+// psql -c would. Never throws or longjmps: errors end up in *outcome, and the
+// process is back outside any transaction when it returns. Parse trees live
+// in `context`, which the caller resets.
+void run_command(const char *sql, MemoryContext context, CommandOutcome *outcome);
+
+} // namespace foreman::bgw

@@ -1,0 +1,471 @@
+// coordinator.cpp: one tier of one database.
+//
+// States (src/bgw/README.md): starting -> waiting for leadership <-> idle ->
+// running -> bookkeeping -> idle ... -> stopping. A coordinator runs nothing
+// until it holds the tier's session-level advisory lock; then it marks the
+// runs its dead predecessor left 'running' as 'crashed', and runs due jobs one
+// after another through a simple-query emulation, as each job's owner. It
+// sleeps on its latch until the next due time; schedule changes and run_now
+// set that latch at commit.
+#include "bgw/coordinator.hpp"
+#include "bgw/command.hpp"
+#include "bgw/launcher.hpp"
+#include "bgw/run_store.hpp"
+#include "bgw/session.hpp"
+#include "bgw/shmem.hpp"
+#include "pg/schedule_pg.hpp"
+#include "pg/settings.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "libpq/pqsignal.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+}
+
+#include <csignal>
+
+namespace foreman::bgw {
+
+namespace {
+
+constexpr int kDueBatch = 64;              // due jobs loaded per catalog read
+constexpr long kFollowerPollMs = 500;      // a follower retries the lock this often
+constexpr long kHeartbeatMs = 5000;        // an idle coordinator still beats this often
+constexpr long kMaxErrorBackoffMs = 5000;  // after a bookkeeping error, wait at most this
+
+volatile sig_atomic_t got_sigterm = false;
+volatile sig_atomic_t in_job = false;
+volatile sig_atomic_t job_timed_out = false;
+TimeoutId job_timeout_id;
+
+CoordinatorArgs args;
+int slot_index = -1;
+bool is_leader = false;
+bool orphans_checked = false;
+MemoryContext cycle_context;
+MemoryContext job_context;
+
+// SIGTERM: leave at the next safe point; a running job is cancelled first so
+// its run is recorded as 'cancelled' rather than lost.
+void
+coordinator_sigterm(SIGNAL_ARGS)
+{
+	int save_errno = errno;
+	got_sigterm = true;
+	if (in_job) {
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+// The job's own timeout: a cancel, as statement_timeout would send.
+void
+job_timeout_handler()
+{
+	if (in_job) {
+		job_timed_out = true;
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+}
+
+CoordinatorSlot &
+my_slot()
+{
+	return shared()->slots[slot_index];
+}
+
+// Publish state and heartbeat; the launcher and tier_status read them.
+void
+publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started = 0)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	CoordinatorSlot &slot = my_slot();
+	slot.state = state;
+	slot.leader = is_leader;
+	slot.heartbeat_at = GetCurrentTimestamp();
+	if (job) {
+		slot.current_job_id = job->job_id;
+		strlcpy(slot.current_job, job->job_name, kNameLen);
+		slot.job_started_at = job_started;
+		slot.job_has_timeout = job->timeout_ms > 0;
+	} else if (state != CoordState::Running) {
+		slot.current_job_id = 0;
+		slot.current_job[0] = '\0';
+		slot.job_started_at = 0;
+		slot.job_has_timeout = false;
+	}
+	LWLockRelease(sh->lock);
+}
+
+void
+publish_progress(const char *text)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	strlcpy(my_slot().progress, text, sizeof my_slot().progress);
+	LWLockRelease(sh->lock);
+}
+
+void
+claim_slot(const char *dbname, const char *tier_name)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].pid == 0) {
+			slot_index = i;
+			CoordinatorSlot &slot = sh->slots[i];
+			memset(&slot, 0, sizeof slot);
+			slot.pid = MyProcPid;
+			slot.dboid = args.dboid;
+			slot.tier_id = args.tier_id;
+			slot.state = CoordState::Starting;
+			strlcpy(slot.dbname, dbname, kNameLen);
+			strlcpy(slot.tier_name, tier_name, kNameLen);
+			slot.started_at = slot.heartbeat_at = GetCurrentTimestamp();
+			slot.latch = MyLatch;
+			break;
+		}
+	LWLockRelease(sh->lock);
+	if (slot_index < 0)
+		ereport(FATAL, (errmsg("pg_foreman: no free coordinator slot")));
+}
+
+void
+release_slot(int, Datum)
+{
+	if (slot_index < 0)
+		return;
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	memset(&my_slot(), 0, sizeof(CoordinatorSlot));
+	LWLockRelease(sh->lock);
+	slot_index = -1;
+}
+
+// The tier's lock: pg_advisory_lock(1179798862, tier_id) in this database.
+void
+set_leadership_tag(LOCKTAG *tag)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, kLeadershipLockClass, (uint32)args.tier_id, 2);
+}
+
+bool
+try_leadership()
+{
+	LOCKTAG tag;
+	set_leadership_tag(&tag);
+	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+stop_if_requested()
+{
+	if (got_sigterm) {
+		publish(CoordState::Stopping);
+		ereport(LOG, (errmsg("%s stopping", MyBgworkerEntry->bgw_name)));
+		proc_exit(0);
+	}
+}
+
+void
+reload_if_requested()
+{
+	if (ConfigReloadPending) {
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+// Sleep on the latch for at most timeout_ms (bounded), beating the heartbeat.
+void
+sleep_on_latch(long timeout_ms)
+{
+	int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Max(timeout_ms, 1L),
+	                   PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	(void)rc;
+	CHECK_FOR_INTERRUPTS();
+}
+
+const char *
+status_of(const CommandOutcome &outcome)
+{
+	if (outcome.ok)
+		return "succeeded";
+	if (outcome.sqlerrcode == ERRCODE_QUERY_CANCELED) {
+		if (job_timed_out)
+			return "timed_out";
+		return "cancelled";
+	}
+	return "failed";
+}
+
+void
+log_run(const DueJob &job, int64 run_id, const char *status, const CommandOutcome &outcome, TimestampTz started)
+{
+	bool failed = !outcome.ok;
+	if (guc_log_runs == static_cast<int>(LogRuns::None) ||
+	    (guc_log_runs == static_cast<int>(LogRuns::Failures) && !failed))
+		return;
+	long secs;
+	int usecs;
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	double ms = secs * 1000.0 + usecs / 1000.0;
+	if (failed)
+		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) %s after %.3f ms: %s", job.job_name,
+		                     (long long)run_id, status, ms, outcome.message)));
+	else
+		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) succeeded in %.3f ms", job.job_name,
+		                     (long long)run_id, ms)));
+}
+
+// Runs one due job: record it as running (and advance its schedule) in one
+// committed transaction, run the command as the owner, record the outcome.
+void
+run_job(const DueJob &job)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool due = job.has_next_run && job.next_run_at <= now;
+	TimestampTz scheduled_for = due ? job.next_run_at : job.requested_at;
+
+	// Coalescing: after downtime, the missed fire times run once; the next
+	// fire time is the first one after now, on the job's anchored grid.
+	bool has_next = job.has_next_run;
+	TimestampTz next_run_at = job.next_run_at;
+	if (due)
+		has_next = pg::next_fire_time(job.schedule, Max(now, job.next_run_at), &next_run_at);
+
+	publish(CoordState::Bookkeeping, &job, now);
+	internal_xact_begin();
+	int64 run_id = begin_run(job, has_next, next_run_at, job.requested, scheduled_for, now);
+	internal_xact_commit();
+	if (run_id == 0)
+		return; // changed or disabled since loaded: the next cycle sees it as it is now
+
+	CommandOutcome outcome;
+	MemoryContextReset(job_context);
+	if (!job.owner_exists) {
+		memset(&outcome, 0, sizeof outcome);
+		outcome.sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
+		outcome.message = pstrdup("the role that owns the job no longer exists");
+	} else {
+		publish(CoordState::Running, &job, now);
+		pgstat_report_activity(STATE_RUNNING, job.command);
+		set_ps_display(job.job_name);
+		session_enter_owner(job.owner, job.owner_is_superuser);
+		job_timed_out = false;
+		in_job = true;
+		if (got_sigterm) {
+			QueryCancelPending = true;
+			InterruptPending = true;
+		}
+		if (job.timeout_ms > 0)
+			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
+		run_command(job.command, job_context, &outcome);
+		in_job = false;
+		disable_timeout(job_timeout_id, false);
+		QueryCancelPending = false;
+		session_leave_owner();
+		set_ps_display("idle");
+		pgstat_report_activity(STATE_IDLE, nullptr);
+	}
+
+	const char *status = status_of(outcome);
+	char sqlstate[6] = "";
+	if (!outcome.ok)
+		strlcpy(sqlstate, unpack_sql_state(outcome.sqlerrcode), sizeof sqlstate);
+
+	publish(CoordState::Bookkeeping, &job, now);
+	internal_xact_begin();
+	session_reset();
+	if (!try_leadership())
+		is_leader = false;
+	finish_run(run_id, status, outcome.rows, outcome.command_tag, outcome.ok ? nullptr : sqlstate,
+	           outcome.ok ? nullptr : outcome.message);
+	internal_xact_commit();
+	log_run(job, run_id, status, outcome, now);
+
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	my_slot().runs++;
+	LWLockRelease(sh->lock);
+}
+
+// One pass as leader: read the tier, run what is due, say how long to sleep.
+long
+leader_cycle()
+{
+	MemoryContextReset(cycle_context);
+	TimestampTz now = GetCurrentTimestamp();
+
+	internal_xact_begin();
+	if (!orphans_checked) {
+		int64 n = mark_orphaned_runs(args.tier_id);
+		if (n > 0)
+			ereport(LOG, (errmsg("%s marked %lld orphaned runs as crashed",
+			                     MyBgworkerEntry->bgw_name, (long long)n)));
+		orphans_checked = true;
+	}
+	TierState tier = read_tier_state(args.tier_id);
+	List *due = NIL;
+	if (tier.exists && tier.enabled)
+		due = load_due_jobs(args.tier_id, now, kDueBatch, cycle_context);
+	internal_xact_commit();
+
+	if (!tier.exists || !tier.enabled) {
+		ereport(LOG, (errmsg("pg_foreman coordinator %s: tier %s, exiting", MyBgworkerEntry->bgw_name,
+		                     tier.exists ? "disabled" : "dropped")));
+		request_rescan(MyDatabaseId);
+		proc_exit(0);
+	}
+
+	ListCell *lc;
+	foreach (lc, due) {
+		stop_if_requested();
+		reload_if_requested();
+		run_job(*static_cast<DueJob *>(lfirst(lc)));
+		if (!is_leader)
+			return 0;
+	}
+	if (list_length(due) > 0)
+		return 0; // more may be due now; read again at once
+
+	// Idle until the next due time, capped by the tick and the heartbeat.
+	long timeout = Min(tier.tick_ms, kHeartbeatMs);
+	if (tier.requested)
+		timeout = 0;
+	else if (tier.has_next_run) {
+		TimestampTz now2 = GetCurrentTimestamp();
+		long until = tier.next_run_at <= now2 ? 0 : (long)((tier.next_run_at - now2 + 999) / 1000);
+		timeout = Min(timeout, until);
+	}
+	return timeout;
+}
+
+// Error recovery for bookkeeping (a job's own errors never get here): log,
+// clean up, and back off; a dropped extension ends the coordinator.
+void
+recover_from_error(int *consecutive_errors)
+{
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	if (in_job) {
+		in_job = false;
+		disable_timeout(job_timeout_id, false);
+	}
+	AbortOutOfAnyTransaction();
+	if (GetUserId() != GetAuthenticatedUserId())
+		session_leave_owner();
+	FlushErrorState();
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextReset(cycle_context);
+	QueryCancelPending = false;
+	RESUME_INTERRUPTS();
+
+	(*consecutive_errors)++;
+	publish(CoordState::Blocked);
+	publish_progress("bookkeeping failed, retrying (see the server log)");
+
+	// Still installed? A dropped extension is the common cause of errors here.
+	StartTransactionCommand();
+	bool installed = OidIsValid(get_extension_oid("pg_foreman", true));
+	CommitTransactionCommand();
+	if (!installed) {
+		ereport(LOG, (errmsg("pg_foreman coordinator %s: extension dropped, exiting", MyBgworkerEntry->bgw_name)));
+		request_rescan(MyDatabaseId);
+		proc_exit(0);
+	}
+	long backoff = Min(kMaxErrorBackoffMs, 100L << Min(*consecutive_errors, 6));
+	sleep_on_latch(backoff);
+}
+
+} // namespace
+} // namespace foreman::bgw
+
+using namespace foreman::bgw;
+
+void
+foreman_coordinator_main(Datum)
+{
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof args);
+
+	pqsignal(SIGTERM, coordinator_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	session_init();
+	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
+
+	// bgw_name is "pg_foreman coordinator <db>/<tier>".
+	const char *name = MyBgworkerEntry->bgw_name;
+	const char *db_and_tier = strrchr(name, ' ') ? strrchr(name, ' ') + 1 : name;
+	const char *slash = strrchr(db_and_tier, '/');
+	char dbname[kNameLen] = "?";
+	StartTransactionCommand();
+	if (char *db = get_database_name(MyDatabaseId))
+		strlcpy(dbname, db, sizeof dbname);
+	CommitTransactionCommand();
+	claim_slot(dbname, slash ? slash + 1 : "?");
+	before_shmem_exit(release_slot, 0);
+
+	// application_name set as an override survives the RESET ALL after each job.
+	SetConfigOption("application_name", name, PGC_USERSET, PGC_S_OVERRIDE);
+	pgstat_report_appname(name);
+
+	cycle_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman cycle", ALLOCSET_DEFAULT_SIZES);
+	job_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman job", ALLOCSET_DEFAULT_SIZES);
+
+	int consecutive_errors = 0;
+	sigjmp_buf local_sigjmp_buf;
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+		recover_from_error(&consecutive_errors);
+	PG_exception_stack = &local_sigjmp_buf;
+
+	for (;;) {
+		stop_if_requested();
+		reload_if_requested();
+
+		if (!is_leader) {
+			is_leader = try_leadership();
+			if (!is_leader) {
+				publish(CoordState::WaitingForLeadership);
+				sleep_on_latch(kFollowerPollMs);
+				continue;
+			}
+			orphans_checked = false;
+			ereport(LOG, (errmsg("%s leads (advisory lock %u/%d)", name,
+			                     kLeadershipLockClass, args.tier_id)));
+		}
+
+		publish(CoordState::Idle);
+		long timeout = leader_cycle();
+		consecutive_errors = 0;
+		if (!is_leader)
+			continue;
+		if (timeout > 0) {
+			publish(CoordState::Idle);
+			sleep_on_latch(timeout);
+		}
+	}
+}

@@ -1,0 +1,287 @@
+// run_store.cpp: SQL of the coordinator's bookkeeping, prepared once.
+#include "bgw/run_store.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/snapmgr.h"
+}
+
+namespace foreman::bgw {
+
+namespace {
+
+// Prepared statements, kept for the life of the process (SPI_keepplan); the
+// plan cache replans them if the catalog changes under them.
+struct Statement {
+	const char *sql;
+	int nargs;
+	Oid argtypes[8];
+	SPIPlanPtr plan;
+};
+
+Statement tier_state_stmt = {
+	"SELECT (extract(epoch FROM t.tick) * 1000)::int8, t.enabled,"
+	"       (SELECT min(j.next_run_at) FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled),"
+	"       EXISTS (SELECT 1 FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled"
+	"                  AND j.run_requested_at IS NOT NULL)"
+	"  FROM foreman.tier t WHERE t.tier_id = $1",
+	1, {INT4OID}, nullptr};
+
+Statement load_due_stmt = {
+	"SELECT j.job_id, j.revision, j.job_name, j.owner, a.oid IS NOT NULL, coalesce(a.rolsuper, false),"
+	"       j.command, j.next_run_at, j.run_requested_at,"
+	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8,"
+	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"
+	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at"
+	"  FROM foreman.job j"
+	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"
+	"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"
+	" WHERE j.tier_id = $1 AND j.enabled AND (j.next_run_at <= $2 OR j.run_requested_at IS NOT NULL)"
+	" ORDER BY least(j.next_run_at, j.run_requested_at), j.job_id"
+	" LIMIT $3",
+	3, {INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+
+Statement begin_run_stmt = {
+	"WITH j AS ("
+	"  UPDATE foreman.job SET next_run_at = $3,"
+	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"
+	"         last_started_at = $6"
+	"   WHERE job_id = $1 AND revision = $2 AND enabled"
+	"  RETURNING job_id, job_name, owner, tier_id)"
+	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, scheduled_for, started_at)"
+	"SELECT job_id, job_name, owner, tier_id, $7, 'running', $5, $6 FROM j "
+	"RETURNING run_id",
+	7, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}, nullptr};
+
+Statement finish_run_stmt = {
+	"WITH r AS ("
+	"  UPDATE foreman.job_run"
+	"     SET status = $2, finished_at = clock_timestamp(), rows_affected = $3, command_tag = $4,"
+	"         sqlstate = $5, message = $6"
+	"   WHERE run_id = $1"
+	"  RETURNING run_id, job_id, status, finished_at)"
+	"UPDATE foreman.job j"
+	"   SET last_run_id = r.run_id, last_status = r.status, last_finished_at = r.finished_at,"
+	"       consecutive_failures = CASE WHEN r.status = 'succeeded' THEN 0"
+	"                                   WHEN r.status IN ('failed', 'timed_out', 'crashed')"
+	"                                   THEN j.consecutive_failures + 1"
+	"                                   ELSE j.consecutive_failures END"
+	"  FROM r WHERE j.job_id = r.job_id",
+	6, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}, nullptr};
+
+// The product's own bounded batch, applied to itself.
+Statement mark_orphans_stmt = {
+	"WITH c AS ("
+	"  UPDATE foreman.job_run"
+	"     SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
+	"         message = format('the process running it (pid %s) ended before the run finished', pid)"
+	"   WHERE run_id IN (SELECT run_id FROM foreman.job_run"
+	"                     WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
+	"                     ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+	"  RETURNING job_id, run_id, finished_at),"
+	" j AS ("
+	"  UPDATE foreman.job j"
+	"     SET last_status = 'crashed', last_run_id = c.run_id, last_finished_at = c.finished_at,"
+	"         consecutive_failures = j.consecutive_failures + 1"
+	"    FROM c WHERE j.job_id = c.job_id"
+	"  RETURNING 1)"
+	"SELECT count(*) FROM c",
+	2, {INT4OID, INT4OID}, nullptr};
+
+SPIPlanPtr
+plan_of(Statement &stmt)
+{
+	if (!stmt.plan) {
+		SPIPlanPtr plan = SPI_prepare(stmt.sql, stmt.nargs, stmt.argtypes);
+		if (!plan)
+			elog(ERROR, "pg_foreman: preparing bookkeeping statement failed: %s",
+			     SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "pg_foreman: keeping bookkeeping statement failed");
+		stmt.plan = plan;
+	}
+	return stmt.plan;
+}
+
+int
+execute(Statement &stmt, Datum *values, const char *nulls, bool read_only, long limit = 0)
+{
+	int rc = SPI_execute_plan(plan_of(stmt), values, nulls, read_only, limit);
+	if (rc < 0)
+		elog(ERROR, "pg_foreman: bookkeeping statement failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+Datum
+column(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+char *
+text_column(int row, int col)
+{
+	bool isnull;
+	Datum d = column(row, col, &isnull);
+	return isnull ? nullptr : TextDatumGetCString(d);
+}
+
+Datum
+text_or_null(const char *s, char *null_flag)
+{
+	*null_flag = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum)0;
+}
+
+void
+set_local(const char *name, const char *value)
+{
+	(void)set_config_option(name, value, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+} // namespace
+
+void
+internal_xact_begin()
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	set_local("search_path", "pg_catalog, pg_temp");
+	set_local("synchronous_commit", "off");
+	set_local("lock_timeout", "1s");
+	set_local("statement_timeout", "0");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pg_foreman: SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+internal_xact_commit()
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	Assert(CurrentMemoryContext == TopMemoryContext);
+}
+
+TierState
+read_tier_state(int32 tier_id)
+{
+	TierState state{};
+	Datum values[1] = {Int32GetDatum(tier_id)};
+	execute(tier_state_stmt, values, nullptr, true, 1);
+	if (SPI_processed == 0)
+		return state;
+	bool isnull;
+	state.exists = true;
+	state.tick_ms = DatumGetInt64(column(0, 1, &isnull));
+	state.enabled = DatumGetBool(column(0, 2, &isnull));
+	Datum next = column(0, 3, &isnull);
+	state.has_next_run = !isnull;
+	state.next_run_at = isnull ? 0 : DatumGetTimestampTz(next);
+	state.requested = DatumGetBool(column(0, 4, &isnull));
+	return state;
+}
+
+List *
+load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
+{
+	Datum values[3] = {Int32GetDatum(tier_id), TimestampTzGetDatum(now), Int32GetDatum(limit)};
+	execute(load_due_stmt, values, nullptr, true);
+	// SPI's tuple table is gone at SPI_finish and the transaction's memory at
+	// commit: copy into the caller's context.
+	MemoryContext old = MemoryContextSwitchTo(into);
+	List *jobs = NIL;
+	for (uint64 i = 0; i < SPI_processed; i++) {
+		int row = (int)i;
+		bool isnull;
+		DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
+		memset(job, 0, sizeof *job);
+		job->job_id = DatumGetInt64(column(row, 1, &isnull));
+		job->revision = DatumGetInt64(column(row, 2, &isnull));
+		job->job_name = text_column(row, 3);
+		job->owner = DatumGetObjectId(column(row, 4, &isnull));
+		job->owner_exists = DatumGetBool(column(row, 5, &isnull));
+		job->owner_is_superuser = DatumGetBool(column(row, 6, &isnull));
+		job->command = text_column(row, 7);
+		Datum d = column(row, 8, &isnull);
+		job->has_next_run = !isnull;
+		job->next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = column(row, 9, &isnull);
+		job->requested = !isnull;
+		job->requested_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = column(row, 10, &isnull);
+		job->timeout_ms = isnull ? 0 : DatumGetInt64(d);
+		job->schedule.schedule = text_column(row, 11);
+		job->schedule.schedule_kind = text_column(row, 12);
+		d = column(row, 13, &isnull);
+		job->schedule.period_us = isnull ? 0 : DatumGetInt64(d);
+		job->schedule.time_zone = text_column(row, 14);
+		job->schedule.anchor_at = DatumGetTimestampTz(column(row, 15, &isnull));
+		d = column(row, 16, &isnull);
+		job->schedule.phase_us = isnull ? 0 : DatumGetInt64(d);
+		d = column(row, 17, &isnull);
+		job->schedule.has_end_at = !isnull;
+		job->schedule.end_at = isnull ? 0 : DatumGetTimestampTz(d);
+		jobs = lappend(jobs, job);
+	}
+	MemoryContextSwitchTo(old);
+	return jobs;
+}
+
+int64
+begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request, TimestampTz scheduled_for,
+          TimestampTz started_at)
+{
+	Datum values[7] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
+	                   TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
+	                   TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
+	                   Int32GetDatum(MyProcPid)};
+	char nulls[8] = "       ";
+	if (!has_next)
+		nulls[2] = 'n';
+	execute(begin_run_stmt, values, nulls, false);
+	if (SPI_processed == 0)
+		return 0;
+	bool isnull;
+	return DatumGetInt64(column(0, 1, &isnull));
+}
+
+void
+finish_run(int64 run_id, const char *status, uint64 rows, const char *command_tag, const char *sqlstate,
+           const char *message)
+{
+	char nulls[7] = "      ";
+	Datum values[6];
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = Int64GetDatum((int64)rows);
+	values[3] = text_or_null(command_tag, &nulls[3]);
+	values[4] = text_or_null(sqlstate, &nulls[4]);
+	values[5] = text_or_null(message, &nulls[5]);
+	execute(finish_run_stmt, values, nulls, false);
+}
+
+int64
+mark_orphaned_runs(int32 tier_id)
+{
+	int64 total = 0;
+	for (;;) {
+		Datum values[2] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid)};
+		execute(mark_orphans_stmt, values, nullptr, false);
+		bool isnull;
+		int64 n = DatumGetInt64(column(0, 1, &isnull));
+		total += n;
+		if (n < 1000)
+			break;
+		CommandCounterIncrement();
+	}
+	return total;
+}
+
+} // namespace foreman::bgw

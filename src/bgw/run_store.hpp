@@ -1,0 +1,68 @@
+// run_store.hpp: the coordinator's bookkeeping in foreman.job and
+// foreman.job_run. Every function runs inside an internal transaction opened
+// with internal_xact_begin(); statements are prepared once per process.
+#pragma once
+
+#include "pg/postgres.hpp"
+#include "pg/schedule_pg.hpp"
+
+extern "C" {
+#include "nodes/pg_list.h"
+}
+
+namespace foreman::bgw {
+
+// A due job as loaded by load_due_jobs(), palloc'd in the caller's context.
+struct DueJob {
+	int64 job_id;
+	int64 revision;
+	char *job_name;
+	Oid owner;
+	bool owner_exists;
+	bool owner_is_superuser;
+	char *command;
+	bool has_next_run;
+	TimestampTz next_run_at;
+	bool requested;
+	TimestampTz requested_at;
+	int64 timeout_ms; // 0: none
+	pg::JobSchedule schedule;
+};
+
+// What a tier's coordinator needs to know between jobs.
+struct TierState {
+	bool exists;
+	bool enabled;
+	int64 tick_ms;
+	bool has_next_run;
+	TimestampTz next_run_at; // earliest next_run_at of the tier's enabled jobs
+	bool requested;          // some job has a run_now request
+};
+
+// Opens/commits an internal transaction: search_path pinned to pg_catalog,
+// synchronous_commit off (the run's own statements flush the WAL that
+// matters), a short lock_timeout so a user's lock on a foreman table cannot
+// freeze the tier, no statement_timeout.
+void internal_xact_begin();
+void internal_xact_commit();
+
+TierState read_tier_state(int32 tier_id);
+
+// Due jobs of the tier, oldest due first, at most `limit`, copied into `into`.
+List *load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into);
+
+// Records a run as started: advances the job's next_run_at (or clears its
+// run_now request) and inserts a 'running' row, in one statement. Returns the
+// run_id, or 0 when the job changed or was disabled since it was loaded.
+int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request,
+                TimestampTz scheduled_for, TimestampTz started_at);
+
+// Records a finished run and the job's last outcome.
+void finish_run(int64 run_id, const char *status, uint64 rows, const char *command_tag, const char *sqlstate,
+                const char *message);
+
+// Marks runs of this tier left 'running' by processes other than this one as
+// 'crashed', in batches of 1000; returns how many.
+int64 mark_orphaned_runs(int32 tier_id);
+
+} // namespace foreman::bgw

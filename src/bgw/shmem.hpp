@@ -1,0 +1,109 @@
+// shmem.hpp: pg_foreman's shared memory: databases known to the launcher and
+// the coordinator slots that tier_status shows.
+//
+// One LWLock guards it all; every holder does a few loads and stores, never I/O.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "port/atomics.h"
+#include "utils/timestamp.h"
+}
+
+namespace foreman::bgw {
+
+constexpr int kMaxDatabases = 128;
+constexpr int kMaxTiersPerDatabase = 32;
+constexpr int kNameLen = NAMEDATALEN;
+
+// What the launcher knows of a database.
+enum class DbState : uint8 {
+	Free = 0,     // slot unused
+	Unknown,      // listed in pg_database, not yet scouted
+	Scouting,     // a scout is connected to it
+	Active,       // the extension is installed: coordinators run for its tiers
+	NoExtension,  // the extension is not installed
+	Failed,       // the scout failed; retried later
+};
+
+struct TierInfo {
+	int32 tier_id;
+	char name[kNameLen];
+};
+
+struct DatabaseEntry {
+	Oid dboid;
+	DbState state;
+	bool rescan;   // re-scout at the next launcher cycle (extension or tiers changed)
+	bool paused;   // DROP DATABASE and friends in progress: start nothing here
+	char dbname[kNameLen];
+	int ntiers;
+	TierInfo tiers[kMaxTiersPerDatabase];
+	TimestampTz scouted_at;
+	char failure[128];
+};
+
+// States a coordinator reports; spelled for tier_status by coordinator_state_name().
+enum class CoordState : uint8 {
+	Starting = 0,
+	WaitingForLeadership,
+	Idle,
+	Running,
+	Bookkeeping,
+	Blocked,
+	Stopping,
+};
+const char *coordinator_state_name(CoordState state);
+
+struct CoordinatorSlot {
+	pid_t pid; // 0: free
+	Oid dboid;
+	int32 tier_id;
+	bool leader;
+	CoordState state;
+	char dbname[kNameLen];
+	char tier_name[kNameLen];
+	int64 current_job_id;
+	char current_job[kNameLen];
+	char progress[128];
+	TimestampTz started_at;
+	TimestampTz heartbeat_at;
+	TimestampTz job_started_at;
+	bool job_has_timeout; // the running job has its own timeout: stall supervision waits for it
+	int64 runs;           // runs finished since start
+	Latch *latch;
+};
+
+struct Shared {
+	LWLock *lock;
+	pid_t launcher_pid;
+	Latch *launcher_latch;
+	pg_atomic_uint32 rescan_all; // set: re-list pg_database
+	DatabaseEntry dbs[kMaxDatabases];
+	int nslots;
+	CoordinatorSlot slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+// The shared state; valid in every process after shmem startup.
+Shared *shared();
+
+// Hooks installed by _PG_init.
+void request_shared_memory();
+void init_shared_memory();
+
+// Wake the launcher (set its latch) if it runs.
+void wake_launcher();
+
+// Ask the launcher to re-scout one database (extension or tiers changed), or
+// to re-list every database.
+void request_rescan(Oid dboid);
+void request_rescan_all();
+
+// Set the latch of every coordinator of (dboid, tier_id); tier_id < 0: all of
+// the database.
+void wake_coordinators(Oid dboid, int32 tier_id);
+
+} // namespace foreman::bgw

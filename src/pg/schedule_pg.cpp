@@ -1,0 +1,150 @@
+// schedule_pg.cpp: the bridge from stored schedule fields to src/core.
+#include "pg/schedule_pg.hpp"
+#include "pg/guard.hpp"
+#include "core/schedule.hpp"
+
+extern "C" {
+#include "common/int.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+
+namespace foreman::pg {
+
+namespace {
+
+// core::TimeZone over PostgreSQL's own tz database.
+class PgTimeZone final : public core::TimeZone {
+public:
+	explicit PgTimeZone(pg_tz *tz) : tz_(tz) {}
+	std::int64_t utc_offset(std::int64_t utc_seconds) const override
+	{
+		pg_time_t t = utc_seconds;
+		struct pg_tm *tm = pg_localtime(&t, tz_);
+		return tm ? tm->tm_gmtoff : 0;
+	}
+
+private:
+	pg_tz *tz_;
+};
+
+core::ScheduleKind
+kind_from_name(const char *name)
+{
+	if (strcmp(name, "cron") == 0)
+		return core::ScheduleKind::Cron;
+	if (strcmp(name, "once") == 0)
+		return core::ScheduleKind::Once;
+	if (strcmp(name, "reboot") == 0)
+		return core::ScheduleKind::Reboot;
+	return core::ScheduleKind::Interval;
+}
+
+} // namespace
+
+pg_tz *
+lookup_time_zone(const char *name)
+{
+	if (!name)
+		return session_timezone;
+	pg_tz *tz = pg_tzset(name);
+	if (!tz)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("time zone \"%s\" not recognized", name),
+		                errhint("Use a name from pg_timezone_names, such as 'Europe/Berlin'.")));
+	return tz;
+}
+
+ParsedSchedule
+parse_schedule(const char *text, const char *time_zone)
+{
+	pg_tz *tz = lookup_time_zone(time_zone);
+	ParsedSchedule result{"interval", 0, "slow"};
+
+	// Not an interval: cron or a keyword, read by the core.
+	bool read = cpp_guard("schedule", [&]() {
+		auto parsed = core::parse_schedule_text(text);
+		if (!parsed)
+			return false;
+		result.kind = core::schedule_kind_name(parsed->kind);
+		result.default_tier = core::default_tier(*parsed, PgTimeZone(tz));
+		return true;
+	});
+	if (read)
+		return result;
+
+	// An interval literal, read by PostgreSQL itself.
+	MemoryContext context = CurrentMemoryContext;
+	Interval *interval = nullptr;
+	PG_TRY();
+	{
+		interval = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+		                                                 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		interval = nullptr;
+	}
+	PG_END_TRY();
+	if (!interval)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid schedule \"%s\"", text),
+		                errdetail("It is neither an interval nor a cron expression."),
+		                errhint("Give an interval such as '10 seconds', a cron expression such as '*/5 * * * *', "
+		                        "'@hourly', '@once' or '@reboot'.")));
+	int64 period = interval_micros(interval, "schedule interval");
+	cpp_guard("schedule", [&]() {
+		core::Schedule schedule = core::interval_schedule(period);
+		result.period_us = schedule.period;
+		result.default_tier = core::default_tier(schedule, core::UtcZone());
+	});
+	return result;
+}
+
+bool
+next_fire_time(const JobSchedule &js, TimestampTz after, TimestampTz *next)
+{
+	pg_tz *tz = lookup_time_zone(js.time_zone);
+	int64 result = 0;
+	bool found = cpp_guard("next fire time", [&]() {
+		core::Schedule schedule;
+		schedule.kind = kind_from_name(js.schedule_kind);
+		schedule.period = js.period_us;
+		if (schedule.kind == core::ScheduleKind::Cron) {
+			auto parsed = core::parse_schedule_text(js.schedule);
+			if (parsed)
+				schedule = *parsed;
+		}
+		core::Anchor anchor;
+		anchor.anchor = to_unix_micros(js.anchor_at);
+		anchor.phase = js.phase_us;
+		if (js.has_end_at)
+			anchor.end_at = to_unix_micros(js.end_at);
+		PgTimeZone zone(tz);
+		auto t = core::next_fire(schedule, anchor, to_unix_micros(after), zone);
+		if (t)
+			result = *t;
+		return t.has_value();
+	});
+	if (found)
+		*next = from_unix_micros(result);
+	return found;
+}
+
+int64
+interval_micros(const Interval *interval, const char *what)
+{
+	if (interval->month != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("%s must not be given in months or years", what),
+		                errhint("Months vary in length; use days, or a cron expression such as '@monthly'.")));
+	int64 result;
+	if (pg_mul_s64_overflow((int64)interval->day, USECS_PER_DAY, &result) ||
+	    pg_add_s64_overflow(result, interval->time, &result))
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("%s is out of range", what)));
+	return result;
+}
+
+} // namespace foreman::pg

@@ -1,0 +1,64 @@
+// schedule_pg.hpp: the core's schedule arithmetic, for PostgreSQL-side callers.
+//
+// PostgreSQL-side code holds a job's schedule as plain fields; these
+// functions build the core's objects under cpp_guard and return plain values,
+// so no C++ object outlives the call.
+#pragma once
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "datatype/timestamp.h"
+#include "pgtime.h"
+}
+
+namespace foreman::pg {
+
+// A job's schedule as foreman.job stores it.
+struct JobSchedule {
+	const char *schedule;      // the text the user gave
+	const char *schedule_kind; // interval | cron | once | reboot
+	int64 period_us;           // interval kind
+	const char *time_zone;     // NULL: the server's timezone
+	TimestampTz anchor_at;
+	int64 phase_us;
+	bool has_end_at;
+	TimestampTz end_at;
+};
+
+// A schedule text as read by parse_schedule().
+struct ParsedSchedule {
+	const char *kind;        // interval | cron | once | reboot
+	int64 period_us;         // interval kind
+	const char *default_tier; // 'fast' for periods up to 60 s, else 'slow'
+};
+
+// Reads schedule text: '@once', '@reboot', cron (5 or 6 fields, @hourly ...),
+// or any PostgreSQL interval literal. Raises 22023 with a hint for anything
+// else, or for intervals that are not positive or shorter than 100 ms.
+ParsedSchedule parse_schedule(const char *text, const char *time_zone);
+
+// The first fire time strictly after `after`; false when there is none.
+bool next_fire_time(const JobSchedule &schedule, TimestampTz after, TimestampTz *next);
+
+// Conversions between PostgreSQL timestamps and the core's Unix microseconds.
+inline int64
+to_unix_micros(TimestampTz ts)
+{
+	return ts + (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+inline TimestampTz
+from_unix_micros(int64 us)
+{
+	return us - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+// An interval as microseconds; months are refused (their length varies)
+// with an error naming `what`.
+int64 interval_micros(const Interval *interval, const char *what);
+
+// The time zone of that name, or the session's (server's) zone for NULL;
+// ERROR 22023 for an unknown name.
+pg_tz *lookup_time_zone(const char *name);
+
+} // namespace foreman::pg

@@ -1,0 +1,18 @@
+// settings.hpp: pg_foreman's GUCs (foreman.*), defined in pg_foreman.cpp.
+#pragma once
+
+namespace foreman {
+
+enum class LogRuns { None = 0, Failures = 1, All = 2 };
+
+extern bool guc_enabled;          // foreman.enabled
+extern char *guc_databases;       // foreman.databases: '*' or a comma-separated list
+extern int guc_stall_timeout_ms;  // foreman.stall_timeout
+extern int guc_log_runs;          // foreman.log_runs (LogRuns): which runs go to the server log
+
+void define_settings();
+
+// True when foreman.databases selects the database of that name.
+bool database_selected(const char *dbname);
+
+} // namespace foreman

@@ -1,0 +1,133 @@
+// pg_foreman.cpp: _PG_init: settings, shared memory, hooks, and the launcher.
+#include "pg/compat.hpp"
+#include "pg/settings.hpp"
+#include "bgw/shmem.hpp"
+#include "bgw/launcher.hpp"
+#include "api/hooks.hpp"
+
+extern "C" {
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+#include "utils/varlena.h"
+#include "nodes/pg_list.h"
+}
+
+extern "C" {
+PG_MODULE_MAGIC;
+PGDLLEXPORT void _PG_init(void);
+}
+
+namespace foreman {
+
+bool guc_enabled = true;
+char *guc_databases = nullptr;
+int guc_stall_timeout_ms = 60000;
+int guc_log_runs = static_cast<int>(LogRuns::Failures);
+
+namespace {
+
+const struct config_enum_entry log_runs_options[] = {
+	{"none", static_cast<int>(LogRuns::None), false},
+	{"failures", static_cast<int>(LogRuns::Failures), false},
+	{"all", static_cast<int>(LogRuns::All), false},
+	{nullptr, 0, false},
+};
+
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+void
+foreman_shmem_request()
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	bgw::request_shared_memory();
+}
+
+void
+foreman_shmem_startup()
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	bgw::init_shared_memory();
+}
+
+bool
+check_databases(char **newval, void **, GucSource)
+{
+	char *copy = pstrdup(*newval);
+	List *names = NIL;
+	bool ok = SplitIdentifierString(copy, ',', &names);
+	if (!ok)
+		GUC_check_errdetail("foreman.databases must be '*' or a comma-separated list of database names.");
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
+} // namespace
+
+void
+define_settings()
+{
+	DefineCustomBoolVariable("foreman.enabled", "Runs pg_foreman's coordinators.",
+	                         "Off stops every coordinator at the next reload; on starts them again.",
+	                         &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomStringVariable("foreman.databases", "Databases pg_foreman runs coordinators in.",
+	                           "'*' (the default) means every database where the extension is installed.",
+	                           &guc_databases, "*", PGC_SIGHUP, GUC_LIST_INPUT, check_databases, nullptr,
+	                           nullptr);
+	DefineCustomIntVariable("foreman.stall_timeout",
+	                        "A coordinator whose heartbeat is older than this is replaced.",
+	                        "Not applied while the coordinator runs a job that has its own timeout.",
+	                        &guc_stall_timeout_ms, 60000, 1000, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+	                        nullptr, nullptr);
+	DefineCustomEnumVariable("foreman.log_runs", "Which finished runs are written to the server log.", nullptr,
+	                         &guc_log_runs, static_cast<int>(LogRuns::Failures), log_runs_options, PGC_SUSET, 0,
+	                         nullptr, nullptr, nullptr);
+	MarkGUCPrefixReserved("foreman");
+}
+
+bool
+database_selected(const char *dbname)
+{
+	if (!guc_databases || strcmp(guc_databases, "*") == 0)
+		return true;
+	char *copy = pstrdup(guc_databases);
+	List *names = NIL;
+	bool found = false;
+	if (SplitIdentifierString(copy, ',', &names)) {
+		ListCell *lc;
+		foreach (lc, names) {
+			const char *name = static_cast<const char *>(lfirst(lc));
+			if (strcmp(name, "*") == 0 || strcmp(name, dbname) == 0)
+				found = true;
+		}
+	}
+	list_free(names);
+	pfree(copy);
+	return found;
+}
+
+} // namespace foreman
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+		        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		         errmsg("pg_foreman must be loaded via shared_preload_libraries"),
+		         errhint("Add pg_foreman to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	foreman::define_settings();
+
+	foreman::prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = foreman::foreman_shmem_request;
+	foreman::prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = foreman::foreman_shmem_startup;
+
+	foreman::api::install_hooks();
+	foreman::bgw::register_launcher();
+}
