@@ -445,6 +445,8 @@ instant_reaching(const TimeZone &tz, std::int64_t wall)
 
 } // namespace
 
+// parse: trims, expands a shorthand, splits the fields and parses each; the
+// first problem found is the error.
 CronExpr
 CronExpr::parse(std::string_view raw)
 {
@@ -489,10 +491,10 @@ CronExpr::parse(std::string_view raw)
 	return expr;
 }
 
+// next_day: a linear scan of at most 31 days; the weekday advances with it.
 int
 CronExpr::next_day(std::int64_t year, int month, int day) const
 {
-	// next_day: a linear scan of at most 31 days; the weekday advances with it.
 	int last = days_in_month(year, month);
 	if (day > last)
 		return -1;
@@ -509,11 +511,12 @@ CronExpr::next_day(std::int64_t year, int month, int day) const
 	return -1;
 }
 
+// next_wall_after: field by field from the largest; a field with no match
+// left carries into the next larger one and resets the smaller ones, so each
+// pass of the loop skips a whole month, day, hour or minute.
 std::optional<std::int64_t>
 CronExpr::next_wall_after(std::int64_t wall) const
 {
-	// next_wall_after: field by field from the largest; a field with no match
-	// left carries into the next larger one and resets the smaller ones.
 	const std::int64_t start = wall + 1;
 	const std::int64_t start_day = floor_div(start, kSecondsPerDay);
 	const int start_second = static_cast<int>(start - start_day * kSecondsPerDay);
@@ -583,14 +586,14 @@ CronExpr::next_wall_after(std::int64_t wall) const
 	}
 }
 
+// next_after: fire instants are whole seconds, so the first candidate is the
+// second after `after`. The wall-clock times the clock has already shown by
+// then have had their turn; the first matching one after them fires at the
+// instant the clock first reaches it. Both mappings only ever move forward, so
+// the first match gives the first fire time.
 std::optional<Micros>
 CronExpr::next_after(Micros after, const TimeZone &tz) const
 {
-	// next_after: fire instants are whole seconds, so the first candidate is the
-	// second after `after`. The wall-clock times the clock has already shown by
-	// then have had their turn; the first matching one after them fires at the
-	// instant the clock first reaches it. Both mappings only ever move forward,
-	// so the first match gives the first fire time.
 	const std::int64_t first = floor_div(after, kMicrosPerSecond) + 1;
 	if (first > kMaxSeconds)
 		return std::nullopt;
