@@ -82,3 +82,6 @@ fuzz: deps
 
 clean-project:
 	rm -rf $(BUILD_DIR) results regression.diffs regression.out tmp_check
+
+print-regress:
+	@echo $(REGRESS)

@@ -81,7 +81,25 @@ validate_command(const char *command)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("command is too long"),
 		                errdetail("Commands are limited to %d bytes.", kMaxCommandBytes),
 		                errhint("Put long logic in a function or procedure and schedule a call of it.")));
-	List *statements = raw_parser(command, RAW_PARSE_DEFAULT);
+	// A syntax error's cursor position would point into the caller's query,
+	// not the command: report it against the command instead.
+	MemoryContext context = CurrentMemoryContext;
+	List *volatile statements = NIL;
+	ErrorData *volatile edata = nullptr;
+	PG_TRY();
+	{
+		statements = raw_parser(command, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata)
+		ereport(ERROR, (errcode(edata->sqlerrcode), errmsg("invalid command: %s", edata->message),
+		                edata->cursorpos > 0 ? errdetail("At character %d of the command.", edata->cursorpos) : 0));
 	if (list_length(statements) == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command must not be empty"),
 		                errhint("Give the SQL to run, such as 'CALL refresh_config()'.")));
@@ -506,12 +524,13 @@ FOREMAN_FUNCTION(foreman_wait_for_run)
 	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
 	Oid types[2] = {INT8OID, TIMESTAMPTZOID};
 	Datum values[2] = {Int64GetDatum(job.job_id), TimestampTzGetDatum(after)};
-	// Each SPI statement takes a fresh snapshot (READ COMMITTED): poll every
-	// 20 ms, bounded by the deadline.
+	// Each SPI statement takes a fresh snapshot (READ COMMITTED) only when not
+	// read_only (read_only reuses the caller's snapshot): poll every 20 ms,
+	// bounded by the deadline.
 	for (;;) {
 		if (spi_exec("SELECT * FROM foreman.job_run WHERE job_id = $1 AND started_at >= $2 AND status <> 'running'"
 		             " ORDER BY run_id LIMIT 1",
-		             2, types, values, nullptr, true) == 1) {
+		             2, types, values, nullptr, false) == 1) {
 			// SPI_copytuple allocates in the caller's context: it outlives SPI_finish.
 			HeapTuple tuple = SPI_copytuple(SPI_tuptable->vals[0]);
 			elevation_end(&e);

@@ -220,7 +220,11 @@ start_scouts(TimestampTz now)
 		worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 		worker.bgw_notify_pid = MyProcPid;
 		BackgroundWorkerHandle *handle = nullptr;
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
+		// Handles outlive the loop's memory context, which is reset each cycle.
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		bool registered = RegisterDynamicBackgroundWorker(&worker, &handle);
+		MemoryContextSwitchTo(old);
+		if (!registered) {
 			// No worker slot now: put the database back and try at the next cycle.
 			LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 			for (auto &db : sh->dbs)
@@ -319,7 +323,9 @@ reconcile(TimestampTz now)
 		}
 		if (m->handle || now < m->restart_at)
 			continue;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext); // handles outlive the loop context
 		m->handle = start_coordinator(w.dboid, w.dbname, w.tier_id, w.tier_name, MyProcPid);
+		MemoryContextSwitchTo(old);
 		if (!m->handle) {
 			m->restart_at = TimestampTzPlusMilliseconds(now, kRestartBackoffMs);
 			if (!m->warned_no_slot)

@@ -4,7 +4,6 @@
 extern "C" {
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "commands/async.h"
 #include "commands/prepare.h"
 #include "commands/sequence.h"
 #include "storage/lock.h"
@@ -46,7 +45,6 @@ session_reset()
 	PortalHashTableDeleteAll();
 	ResetAllOptions();
 	DropAllPreparedStatements();
-	Async_UnlistenAll();
 	LockReleaseAll(USER_LOCKMETHOD, true);
 	ResetTempTableNamespace();
 	ResetSequenceCaches();

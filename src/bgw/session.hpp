@@ -5,8 +5,8 @@
 // SECURITY_LOCAL_USERID_CHANGE set, so the job cannot SET ROLE or SET SESSION
 // AUTHORIZATION its way back to the bootstrap superuser the worker connected
 // as. After the job, everything a session can keep is reset: GUCs, prepared
-// statements, cursors, temporary objects, LISTEN, advisory locks, sequence
-// caches - what DISCARD ALL would reset.
+// statements, cursors, temporary objects, advisory locks, sequence caches -
+// what DISCARD ALL would reset (LISTEN is refused in background workers).
 #pragma once
 
 #include "pg/postgres.hpp"

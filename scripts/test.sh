@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test.sh all|unit|regress|tap: the project's test suites. Called by
+# `make test` (after deps, build and install). Each suite creates, starts and
+# stops its own clusters, as an unprivileged user; exits non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+. scripts/lib.sh
+
+run_unit() {
+	echo "=== unit tests (GoogleTest, src/core) ==="
+	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/cmake -j"$(nproc)" >/dev/null
+	(cd build/cmake && ctest --output-on-failure -j"$(nproc)" | tail -n 4)
+}
+
+run_regress() {
+	echo "=== pg_regress ==="
+	local dir=$TEST_ROOT/regress
+	stage_dir "$dir"
+	cp -r sql expected test/regression.conf "$dir/"
+	is_root && chown -R "$TEST_USER" "$dir"
+	local tests
+	tests=$(make -s --no-print-directory print-regress)
+	if ! (cd "$dir" && as_test_user "$PG_REGRESS" --temp-instance="$dir/instance" \
+		--temp-config="$dir/regression.conf" --bindir="$PG_BIN" --inputdir=. --outputdir=. \
+		--port=54400 --load-extension=pg_foreman --dbname=foreman_regression $tests); then
+		[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
+		return 1
+	fi
+}
+
+run_tap() {
+	echo "=== TAP (prove) ==="
+	local dir=$TEST_ROOT/tap
+	stage_dir "$dir"
+	cp -r test/t "$dir/t"
+	is_root && chown -R "$TEST_USER" "$dir"
+	local status=0
+	(cd "$dir" && as_test_user env TESTDIR="$dir" PG_REGRESS="$PG_REGRESS" PGPORT=54500 \
+		prove -I "$PGXS_DIR/src/test/perl" -I "$dir/t" ${PROVE_FLAGS:-} ${PROVE_TESTS:-t/*.pl}) || status=$?
+	if [ $status -ne 0 ]; then
+		for f in "$dir"/tmp_check/log/regress_log_*; do
+			[ -f "$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$f"; }
+		done
+	fi
+	return $status
+}
+
+ensure_test_user
+case "${1:-all}" in
+	unit) run_unit ;;
+	regress) run_regress ;;
+	tap) run_tap ;;
+	all)
+		failed=()
+		run_unit || failed+=(unit)
+		run_regress || failed+=(regress)
+		run_tap || failed+=(tap)
+		if [ ${#failed[@]} -gt 0 ]; then
+			echo "FAILED suites: ${failed[*]}"
+			exit 1
+		fi
+		echo "all suites passed: unit, pg_regress, TAP"
+		;;
+	*) echo "usage: $0 all|unit|regress|tap" >&2; exit 2 ;;
+esac
