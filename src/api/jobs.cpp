@@ -545,7 +545,7 @@ FOREMAN_FUNCTION(foreman_wait_for_run)
 	elevation_end(&e);
 	ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
 	                errmsg("no run of job \"%s\" finished within the timeout", name),
-	                errdetail("Waited for a run that started at or after %s.", timestamptz_to_str(after)),
+	                errdetail("No run that started at or after the \"after\" time has finished yet."),
 	                errhint("Check foreman.tier_status: is the job's tier running and led?")));
 	PG_RETURN_NULL();
 }
