@@ -254,12 +254,12 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 
 	const char *columns = "job_name = $2, owner = $3, tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
 	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
-	                      " end_at = $14, timeout = $15, misfire_grace = $16, \"coalesce\" = $17, overlap = $18,"
+	                      " end_at = $14, timeout = $15, misfire_grace = $16, coalesce_runs = $17, overlap = $18,"
 	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
 	                      " next_run_at = $23";
 	if (job_id == 0) {
 		spi_exec("INSERT INTO foreman.job (job_name, owner, tier_id, command, schedule, schedule_kind, period,"
-		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, \"coalesce\","
+		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, coalesce_runs,"
 		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at)"
 		         " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
 		         " $21, $22, $23 WHERE $1 = 0 RETURNING job_id",
@@ -283,7 +283,7 @@ load_spec(int64 job_id, JobSpec *spec)
 {
 	Oid types[1] = {INT8OID};
 	Datum values[1] = {Int64GetDatum(job_id)};
-	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.\"coalesce\","
+	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.coalesce_runs,"
 	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
 	         1, types, values, nullptr, true);
