@@ -55,6 +55,10 @@ TimeoutId job_timeout_id;
 
 CoordinatorArgs args;
 int slot_index = -1;
+// Totals reported by the running job itself (report_run_totals).
+bool totals_reported = false;
+int64 reported_rows = 0;
+int32 reported_batches = 0;
 bool is_leader = false;
 bool orphans_checked = false;
 MemoryContext cycle_context;
@@ -113,6 +117,7 @@ publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started =
 		slot.current_job[0] = '\0';
 		slot.job_started_at = 0;
 		slot.job_has_timeout = false;
+		slot.progress[0] = '\0';
 	}
 	LWLockRelease(sh->lock);
 }
@@ -275,6 +280,7 @@ run_job(const DueJob &job)
 		set_ps_display(job.job_name);
 		session_enter_owner(job.owner, job.owner_is_superuser);
 		job_timed_out = false;
+		totals_reported = false;
 		in_job = true;
 		if (got_sigterm) {
 			QueryCancelPending = true;
@@ -301,8 +307,9 @@ run_job(const DueJob &job)
 	session_reset();
 	if (!try_leadership())
 		is_leader = false;
-	finish_run(run_id, status, outcome.rows, outcome.command_tag, outcome.ok ? nullptr : sqlstate,
-	           outcome.ok ? nullptr : outcome.message);
+	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
+	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
+	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message);
 	internal_xact_commit();
 	log_run(job, run_id, status, outcome, now);
 
@@ -401,6 +408,33 @@ recover_from_error(int *consecutive_errors)
 }
 
 } // namespace
+
+void
+report_progress(const char *text)
+{
+	if (slot_index < 0 || !in_job)
+		return;
+	publish_progress(text);
+	set_ps_display(text);
+	pgstat_report_activity(STATE_RUNNING, text);
+}
+
+void
+report_run_totals(int64 rows, int32 batches)
+{
+	if (slot_index < 0 || !in_job)
+		return;
+	totals_reported = true;
+	reported_rows = rows;
+	reported_batches = batches;
+}
+
+bool
+in_coordinator_job()
+{
+	return slot_index >= 0 && in_job;
+}
+
 } // namespace foreman::bgw
 
 using namespace foreman::bgw;

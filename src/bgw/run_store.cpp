@@ -62,7 +62,7 @@ Statement finish_run_stmt = {
 	"WITH r AS ("
 	"  UPDATE foreman.job_run"
 	"     SET status = $2, finished_at = clock_timestamp(), rows_affected = $3, command_tag = $4,"
-	"         sqlstate = $5, message = $6"
+	"         sqlstate = $5, message = $6, batches = $7"
 	"   WHERE run_id = $1"
 	"  RETURNING run_id, job_id, status, finished_at)"
 	"UPDATE foreman.job j"
@@ -72,7 +72,7 @@ Statement finish_run_stmt = {
 	"                                   THEN j.consecutive_failures + 1"
 	"                                   ELSE j.consecutive_failures END"
 	"  FROM r WHERE j.job_id = r.job_id",
-	6, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID}, nullptr};
+	7, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, nullptr};
 
 // The product's own bounded batch, applied to itself.
 Statement mark_orphans_stmt = {
@@ -253,17 +253,20 @@ begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_
 }
 
 void
-finish_run(int64 run_id, const char *status, uint64 rows, const char *command_tag, const char *sqlstate,
-           const char *message)
+finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
+           const char *sqlstate, const char *message)
 {
-	char nulls[7] = "      ";
-	Datum values[6];
+	char nulls[8] = "       ";
+	Datum values[7];
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = Int64GetDatum((int64)rows);
 	values[3] = text_or_null(command_tag, &nulls[3]);
 	values[4] = text_or_null(sqlstate, &nulls[4]);
 	values[5] = text_or_null(message, &nulls[5]);
+	values[6] = Int32GetDatum(batches);
+	if (batches < 0)
+		nulls[6] = 'n';
 	execute(finish_run_stmt, values, nulls, false);
 }
 

@@ -58,8 +58,9 @@ int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool 
                 TimestampTz scheduled_for, TimestampTz started_at);
 
 // Records a finished run and the job's last outcome.
-void finish_run(int64 run_id, const char *status, uint64 rows, const char *command_tag, const char *sqlstate,
-                const char *message);
+// batches < 0: not a batched job (NULL).
+void finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
+                const char *sqlstate, const char *message);
 
 // Marks runs of this tier left 'running' by processes other than this one as
 // 'crashed', in batches of 1000; returns how many.
