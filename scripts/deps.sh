@@ -9,7 +9,7 @@ pkgs=(
 	"postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"  # server, pg_config, PGXS, pg_regress, TAP modules
 	g++ make cmake libfmt-dev libgtest-dev                   # build and unit tests
 	perl libipc-run-perl                                     # prove and PostgreSQL::Test::Cluster
-	util-linux passwd procps                                 # runuser, useradd, ps
+	util-linux passwd procps tzdata                          # runuser, useradd, ps; time zones for cron tests
 )
 case "${1:-}" in
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
