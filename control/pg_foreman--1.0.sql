@@ -50,7 +50,12 @@ CREATE TABLE foreman.job (
     overlap              text NOT NULL DEFAULT 'skip',
     retries              integer NOT NULL DEFAULT 0,
     retry_backoff        interval NOT NULL DEFAULT '10 seconds',
+    retry_backoff_max    interval,
     max_failures         integer,
+    max_catchup          integer NOT NULL DEFAULT 10,
+    log_runs             text NOT NULL DEFAULT 'all',
+    retry_at             timestamptz,
+    retry_attempt        integer NOT NULL DEFAULT 0,
     enabled              boolean NOT NULL DEFAULT true,
     disabled_reason      text,
     next_run_at          timestamptz,
@@ -69,6 +74,8 @@ CREATE TABLE foreman.job (
     CONSTRAINT job_schedule_kind_valid CHECK (schedule_kind IN ('interval', 'cron', 'once', 'reboot')),
     CONSTRAINT job_overlap_valid CHECK (overlap IN ('skip', 'queue', 'allow')),
     CONSTRAINT job_retries_valid CHECK (retries >= 0),
+    CONSTRAINT job_max_catchup_valid CHECK (max_catchup >= 1),
+    CONSTRAINT job_log_runs_valid CHECK (log_runs IN ('all', 'failures', 'none')),
     CONSTRAINT job_command_not_empty CHECK (length(command) > 0)
 );
 COMMENT ON TABLE foreman.job IS 'pg_foreman jobs; read foreman.jobs, change through foreman.schedule()/alter_job()';
@@ -76,6 +83,7 @@ COMMENT ON TABLE foreman.job IS 'pg_foreman jobs; read foreman.jobs, change thro
 -- The coordinator's one question: what is due next in my tier.
 CREATE INDEX job_due_idx ON foreman.job (tier_id, next_run_at) WHERE enabled;
 CREATE INDEX job_requested_idx ON foreman.job (tier_id) WHERE run_requested_at IS NOT NULL;
+CREATE INDEX job_retry_idx ON foreman.job (tier_id, retry_at) WHERE retry_at IS NOT NULL;
 
 -- ---------------------------------------------------------------------------
 -- Run history. No foreign key to job: history outlives unschedule, and a run
@@ -155,7 +163,10 @@ CREATE FUNCTION foreman.schedule(
     start_at       timestamptz DEFAULT NULL,
     end_at         timestamptz DEFAULT NULL,
     time_zone      text        DEFAULT NULL,
-    max_failures   integer     DEFAULT NULL)
+    max_failures   integer     DEFAULT NULL,
+    max_catchup    integer     DEFAULT 10,
+    retry_backoff_max interval DEFAULT NULL,
+    log_runs       text        DEFAULT 'all')
 RETURNS bigint
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_schedule';
@@ -182,7 +193,10 @@ CREATE FUNCTION foreman.alter_job(
     start_at       timestamptz DEFAULT NULL,
     end_at         timestamptz DEFAULT NULL,
     time_zone      text        DEFAULT NULL,
-    max_failures   integer     DEFAULT NULL)
+    max_failures   integer     DEFAULT NULL,
+    max_catchup    integer     DEFAULT NULL,
+    retry_backoff_max interval DEFAULT NULL,
+    log_runs       text        DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_alter_job';
@@ -202,6 +216,12 @@ RETURNS foreman.job_run
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_wait_for_run';
 COMMENT ON FUNCTION foreman.wait_for_run IS 'wait (bounded by timeout) for the first finished run of the job that started at or after "after"';
+
+CREATE FUNCTION foreman.next_runs(job_name text, n integer DEFAULT 5)
+RETURNS SETOF timestamptz
+LANGUAGE C STRICT STABLE
+AS 'MODULE_PATHNAME', 'foreman_next_runs';
+COMMENT ON FUNCTION foreman.next_runs IS 'the next n fire times of a job, to check a schedule before trusting it';
 
 -- ---------------------------------------------------------------------------
 -- Tiers API.
@@ -247,7 +267,8 @@ SELECT j.job_id, j.job_name, j.owner::regrole AS owner, t.name AS tier, j.kind,
        j.schedule, j.schedule_kind, j.time_zone, j.command, j.enabled, j.disabled_reason,
        j.next_run_at, j.run_requested_at IS NOT NULL AS run_requested,
        j.timeout, j.jitter, j.phase, j.misfire_grace, j.coalesce_runs, j.overlap,
-       j.retries, j.retry_backoff, j.max_failures, j.start_at, j.end_at,
+       j.retries, j.retry_backoff, j.retry_backoff_max, j.max_failures, j.max_catchup, j.log_runs,
+       j.start_at, j.end_at, j.retry_at, j.retry_attempt,
        j.last_status, j.last_started_at, j.last_finished_at, j.consecutive_failures,
        s.runs, s.failures, j.created_at
   FROM foreman.job j

@@ -131,6 +131,7 @@ pause_database(Oid dboid)
 				memset(&db, 0, sizeof db);
 				db.dboid = dboid;
 				db.state = bgw::DbState::NoExtension;
+				db.scout_index = -1;
 				db.paused = true;
 				break;
 			}

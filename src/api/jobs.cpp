@@ -20,6 +20,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 }
 
 namespace foreman::api {
@@ -51,6 +52,10 @@ struct JobSpec {
 	char *time_zone;
 	bool has_max_failures;
 	int32 max_failures;
+	int32 max_catchup;
+	bool has_retry_backoff_max;
+	Interval retry_backoff_max;
+	char *log_runs;
 };
 
 // What validation derives.
@@ -133,6 +138,16 @@ validate(JobSpec *spec, Resolved *out)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retries must not be negative")));
 	if (pg::interval_micros(&spec->retry_backoff, "retry_backoff") <= 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retry_backoff must be positive")));
+	if (spec->max_catchup < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_catchup must be at least 1")));
+	if (spec->has_retry_backoff_max && interval_is_zero(spec->retry_backoff_max))
+		spec->has_retry_backoff_max = false;
+	if (spec->has_retry_backoff_max && pg::interval_micros(&spec->retry_backoff_max, "retry_backoff_max") <= 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retry_backoff_max must be positive")));
+	if (strcmp(spec->log_runs, "all") != 0 && strcmp(spec->log_runs, "failures") != 0 &&
+	    strcmp(spec->log_runs, "none") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid log_runs \"%s\"", spec->log_runs),
+		                errhint("Use 'all', 'failures' or 'none'.")));
 	if (spec->has_max_failures && spec->max_failures < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_failures must be at least 1")));
 	if (spec->has_start_at && spec->has_end_at && spec->end_at <= spec->start_at)
@@ -204,11 +219,12 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	Interval period{};
 	period.time = r.parsed.period_us;
 
-	constexpr int kArgs = 23;
+	constexpr int kArgs = 26;
 	Oid types[kArgs] = {INT8OID,     TEXTOID,        OIDOID,      INT4OID,     TEXTOID,     TEXTOID,
 	                    TEXTOID,     INTERVALOID,    TEXTOID,     TIMESTAMPTZOID, INTERVALOID, INTERVALOID,
 	                    TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID, BOOLOID,     TEXTOID,
-	                    INT4OID,     INTERVALOID,    INT4OID,     BOOLOID,     TIMESTAMPTZOID};
+	                    INT4OID,     INTERVALOID,    INT4OID,     BOOLOID,     TIMESTAMPTZOID,
+	                    INT4OID,     INTERVALOID,    TEXTOID};
 	Datum values[kArgs] = {Int64GetDatum(job_id),
 	                       CStringGetTextDatum(spec->job_name),
 	                       ObjectIdGetDatum(owner),
@@ -231,7 +247,10 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	                       INTERVAL_DATUM(spec->retry_backoff),
 	                       Int32GetDatum(spec->max_failures),
 	                       BoolGetDatum(spec->enabled),
-	                       TimestampTzGetDatum(next)};
+	                       TimestampTzGetDatum(next),
+	                       Int32GetDatum(spec->max_catchup),
+	                       INTERVAL_DATUM(spec->retry_backoff_max),
+	                       CStringGetTextDatum(spec->log_runs)};
 	char nulls[kArgs + 1];
 	memset(nulls, ' ', kArgs);
 	nulls[kArgs] = '\0';
@@ -251,22 +270,26 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 		nulls[20] = 'n';
 	if (!has_next)
 		nulls[22] = 'n';
+	if (!spec->has_retry_backoff_max)
+		nulls[24] = 'n';
 
 	const char *columns = "job_name = $2, owner = $3, tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
 	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
 	                      " end_at = $14, timeout = $15, misfire_grace = $16, coalesce_runs = $17, overlap = $18,"
 	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
-	                      " next_run_at = $23";
+	                      " next_run_at = $23, max_catchup = $24, retry_backoff_max = $25, log_runs = $26";
 	if (job_id == 0) {
 		spi_exec("INSERT INTO foreman.job (job_name, owner, tier_id, command, schedule, schedule_kind, period,"
 		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, coalesce_runs,"
-		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at)"
+		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at, max_catchup,"
+		         " retry_backoff_max, log_runs)"
 		         " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-		         " $21, $22, $23 WHERE $1 = 0 RETURNING job_id",
+		         " $21, $22, $23, $24, $25, $26 WHERE $1 = 0 RETURNING job_id",
 		         kArgs, types, values, nulls, false);
 	} else {
 		spi_exec(psprintf("UPDATE foreman.job SET %s, revision = revision + 1, updated_at = now(),"
-		                  " run_requested_at = NULL, consecutive_failures = 0, disabled_reason = NULL"
+		                  " run_requested_at = NULL, consecutive_failures = 0, disabled_reason = NULL,"
+		                  " retry_at = NULL, retry_attempt = 0"
 		                  " WHERE job_id = $1 RETURNING job_id",
 		                  columns),
 		         kArgs, types, values, nulls, false);
@@ -284,7 +307,8 @@ load_spec(int64 job_id, JobSpec *spec)
 	Oid types[1] = {INT8OID};
 	Datum values[1] = {Int64GetDatum(job_id)};
 	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.coalesce_runs,"
-	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures"
+	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures,"
+	         " j.max_catchup, j.retry_backoff_max, j.log_runs"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
 	         1, types, values, nullptr, true);
 	HeapTuple row = SPI_tuptable->vals[0];
@@ -325,12 +349,16 @@ load_spec(int64 job_id, JobSpec *spec)
 	d = SPI_getbinval(row, desc, 16, &isnull);
 	spec->has_max_failures = !isnull;
 	spec->max_failures = isnull ? 0 : DatumGetInt32(d);
+	spec->max_catchup = DatumGetInt32(SPI_getbinval(row, desc, 17, &isnull));
+	spec->has_retry_backoff_max = interval(18, &spec->retry_backoff_max);
+	spec->log_runs = text_col(19);
 	MemoryContextSwitchTo(spi);
 }
 
 // Arguments 3.. of schedule() and 1.. of alter_job() share their order:
 // tier, timeout, jitter, misfire_grace, coalesce, overlap, retries,
-// retry_backoff, enabled, start_at, end_at, time_zone, max_failures.
+// retry_backoff, enabled, start_at, end_at, time_zone, max_failures,
+// max_catchup, retry_backoff_max, log_runs.
 // For alter_job (only_given), a NULL argument leaves the setting alone.
 void
 apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec, bool only_given)
@@ -395,6 +423,19 @@ apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec, bool only_give
 		spec->max_failures = PG_GETARG_INT32(first + 12);
 	} else if (!only_given)
 		spec->has_max_failures = false;
+	if (given(13))
+		spec->max_catchup = PG_GETARG_INT32(first + 13);
+	else if (!only_given)
+		spec->max_catchup = 10;
+	if (given(14)) {
+		spec->has_retry_backoff_max = true;
+		spec->retry_backoff_max = interval_arg(fcinfo, first + 14);
+	} else if (!only_given)
+		spec->has_retry_backoff_max = false;
+	if (given(15))
+		spec->log_runs = text_to_cstring(PG_GETARG_TEXT_PP(first + 15));
+	else if (!only_given)
+		spec->log_runs = pstrdup("all");
 }
 
 } // namespace
@@ -548,4 +589,57 @@ FOREMAN_FUNCTION(foreman_wait_for_run)
 	                errdetail("No run that started at or after the \"after\" time has finished yet."),
 	                errhint("Check foreman.tier_status: is the job's tier running and led?")));
 	PG_RETURN_NULL();
+}
+
+FOREMAN_FUNCTION(foreman_next_runs)
+{
+	Oid caller = GetUserId();
+	char *name = required_text_arg(fcinfo, 0, "job_name");
+	int32 n = PG_GETARG_INT32(1);
+	if (n < 0 || n > 1000)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be between 0 and 1000")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+
+	Elevation e;
+	elevation_begin(&e);
+	JobRef job = find_job(name, caller);
+	Oid types[1] = {INT8OID};
+	Datum values[1] = {Int64GetDatum(job.job_id)};
+	spi_exec("SELECT schedule, schedule_kind, (extract(epoch FROM period) * 1000000)::int8, time_zone, anchor_at,"
+	         " (extract(epoch FROM phase) * 1000000)::int8, end_at, next_run_at FROM foreman.job WHERE job_id = $1",
+	         1, types, values, nullptr, true);
+	HeapTuple row = SPI_tuptable->vals[0];
+	TupleDesc desc = SPI_tuptable->tupdesc;
+	bool isnull;
+	foreman::pg::JobSchedule js{};
+	js.schedule = SPI_getvalue(row, desc, 1);
+	js.schedule_kind = SPI_getvalue(row, desc, 2);
+	Datum d = SPI_getbinval(row, desc, 3, &isnull);
+	js.period_us = isnull ? 0 : DatumGetInt64(d);
+	js.time_zone = SPI_getvalue(row, desc, 4);
+	js.anchor_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 5, &isnull));
+	js.phase_us = DatumGetInt64(SPI_getbinval(row, desc, 6, &isnull));
+	d = SPI_getbinval(row, desc, 7, &isnull);
+	js.has_end_at = !isnull;
+	js.end_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(row, desc, 8, &isnull);
+	bool has_next = !isnull;
+	TimestampTz next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
+
+	// The stored next run first (it may be a jittered or late one), then the
+	// schedule's fire times after it.
+	TimestampTz *times = static_cast<TimestampTz *>(palloc(sizeof(TimestampTz) * (n + 1)));
+	int found = 0;
+	if (n > 0 && has_next) {
+		times[found++] = next_run_at;
+		found += foreman::pg::next_fire_times(js, next_run_at, n - 1, times + 1);
+	}
+	for (int i = 0; i < found; i++) {
+		Datum value = TimestampTzGetDatum(times[i]);
+		bool null = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);
+	}
+	elevation_end(&e);
+	return (Datum)0;
 }

@@ -245,28 +245,80 @@ log_run(const DueJob &job, int64 run_id, const char *status, const CommandOutcom
 		                     (long long)run_id, ms)));
 }
 
+// What a due job gets: which fire time the run stands for, the attempt, and
+// what the job's next_run_at becomes.
+struct RunPlan {
+	bool run;
+	TimestampTz scheduled_for;
+	int32 attempt;
+	bool has_next;
+	TimestampTz next_run_at;
+	bool clear_request;
+};
+
+// Decides what to do with a loaded due job. A fire time that is not run is
+// recorded here as 'skipped' (with its reason) and the job moves on; fire
+// times folded into the run are recorded as one 'skipped' row too, so every
+// fire time of an enabled job ends as a run row.
+RunPlan
+plan_job(const DueJob &job, TimestampTz now)
+{
+	RunPlan plan{true, 0, 1, job.has_next_run, job.next_run_at, false};
+	if (job.retry_due) {
+		plan.scheduled_for = job.retry_at;
+		plan.attempt = job.retry_attempt;
+		return plan;
+	}
+	if (job.has_next_run && job.next_run_at <= now) {
+		pg::DueDecisionPg d = pg::decide_due(job.schedule, job.next_run_at, now, job.policy);
+		plan.scheduled_for = d.fire_time;
+		plan.has_next = d.has_next;
+		plan.next_run_at = d.next;
+		if (!d.run) {
+			char *message = psprintf(strcmp(d.reason, "overlap") == 0
+			                             ? "the fire time fell while the previous run was going"
+			                             : "the run would have started later than misfire_grace after its fire time");
+			record_skipped(job, d.fire_time, d.reason, message, true, d.has_next, d.next, false);
+			plan.run = false;
+			return plan;
+		}
+		if (d.folded > 0)
+			record_skipped(job, d.folded_from, job.policy.coalesce ? "coalesced" : "catch-up limit",
+			               psprintf("%lld fire times from %s to %s %s", (long long)d.folded,
+			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to),
+			                        job.policy.coalesce ? "ran once, as the run for the latest one"
+			                                            : "were more than max_catchup behind"),
+			               false, false, 0, false);
+		return plan;
+	}
+	// run_now: respects overlap, as a scheduled fire time would.
+	plan.scheduled_for = job.requested_at;
+	plan.clear_request = true;
+	if (strcmp(job.policy.overlap, "skip") == 0 && job.policy.has_last_run &&
+	    job.requested_at >= job.policy.last_started && job.requested_at < job.policy.last_finished) {
+		record_skipped(job, job.requested_at, "overlap", "run_now was asked while the previous run was going", false,
+		               false, 0, true);
+		plan.run = false;
+	}
+	return plan;
+}
+
 // Runs one due job: record it as running (and advance its schedule) in one
 // committed transaction, run the command as the owner, record the outcome.
 void
 run_job(const DueJob &job)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	bool due = job.has_next_run && job.next_run_at <= now;
-	TimestampTz scheduled_for = due ? job.next_run_at : job.requested_at;
-
-	// Coalescing: after downtime, the missed fire times run once; the next
-	// fire time is the first one after now, on the job's anchored grid.
-	bool has_next = job.has_next_run;
-	TimestampTz next_run_at = job.next_run_at;
-	if (due)
-		has_next = pg::next_fire_time(job.schedule, Max(now, job.next_run_at), &next_run_at);
-
 	publish(CoordState::Bookkeeping, &job, now);
 	internal_xact_begin();
-	int64 run_id = begin_run(job, has_next, next_run_at, job.requested, scheduled_for, now);
+	RunPlan plan = plan_job(job, now);
+	int64 run_id = 0;
+	if (plan.run)
+		run_id = begin_run(job, plan.has_next, plan.next_run_at, plan.clear_request, plan.scheduled_for, now,
+		                   plan.attempt);
 	internal_xact_commit();
 	if (run_id == 0)
-		return; // changed or disabled since loaded: the next cycle sees it as it is now
+		return; // skipped, or changed since loaded: the next cycle sees it as it is now
 
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
@@ -301,6 +353,15 @@ run_job(const DueJob &job)
 	char sqlstate[6] = "";
 	if (!outcome.ok)
 		strlcpy(sqlstate, unpack_sql_state(outcome.sqlerrcode), sizeof sqlstate);
+	bool failed = strcmp(status, "failed") == 0 || strcmp(status, "timed_out") == 0;
+
+	// Retries: attempt n failed, and retries allow another: back off.
+	bool has_retry = failed && plan.attempt <= job.retries && !got_sigterm;
+	TimestampTz retry_at = 0;
+	if (has_retry)
+		retry_at = TimestampTzPlusMilliseconds(
+			GetCurrentTimestamp(), pg::retry_delay_us(job.retry_backoff_us, plan.attempt, job.retry_backoff_max_us) / 1000);
+	bool keep_row = strcmp(job.log_runs, "all") == 0 || (strcmp(job.log_runs, "failures") == 0 && !outcome.ok);
 
 	publish(CoordState::Bookkeeping, &job, now);
 	internal_xact_begin();
@@ -309,7 +370,8 @@ run_job(const DueJob &job)
 		is_leader = false;
 	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
 	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
-	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message);
+	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row, has_retry, retry_at,
+	           plan.attempt + 1);
 	internal_xact_commit();
 	log_run(job, run_id, status, outcome, now);
 
@@ -332,6 +394,7 @@ leader_cycle()
 		if (n > 0)
 			ereport(LOG, (errmsg("%s marked %lld orphaned runs as crashed",
 			                     MyBgworkerEntry->bgw_name, (long long)n)));
+		mark_reboot_jobs_due(args.tier_id);
 		orphans_checked = true;
 	}
 	TierState tier = read_tier_state(args.tier_id);
@@ -375,6 +438,9 @@ leader_cycle()
 void
 recover_from_error(int *consecutive_errors)
 {
+	// The frames that pushed error context callbacks are gone.
+	error_context_stack = nullptr;
+	debug_query_string = nullptr;
 	HOLD_INTERRUPTS();
 	EmitErrorReport();
 	if (in_job) {
@@ -470,7 +536,8 @@ foreman_coordinator_main(Datum)
 	cycle_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman cycle", ALLOCSET_DEFAULT_SIZES);
 	job_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman job", ALLOCSET_DEFAULT_SIZES);
 
-	int consecutive_errors = 0;
+	// Static: it must survive the longjmp back to sigsetjmp unclobbered.
+	static int consecutive_errors = 0;
 	sigjmp_buf local_sigjmp_buf;
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 		recover_from_error(&consecutive_errors);

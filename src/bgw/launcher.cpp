@@ -144,6 +144,7 @@ merge_databases(List *listing)
 				memset(&db, 0, sizeof db);
 				db.dboid = entry->dboid;
 				db.state = DbState::Unknown;
+				db.scout_index = -1;
 				strlcpy(db.dbname, NameStr(entry->name), kNameLen);
 				found = &db;
 				break;
@@ -163,7 +164,8 @@ void
 reap_scouts(TimestampTz now)
 {
 	Shared *sh = shared();
-	for (auto &scout : scouts) {
+	for (int index = 0; index < kMaxScouts; index++) {
+		Scout &scout = scouts[index];
 		if (!scout.handle)
 			continue;
 		pid_t pid;
@@ -173,8 +175,9 @@ reap_scouts(TimestampTz now)
 		// so failed, and the database is tried again later.
 		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 		for (auto &db : sh->dbs)
-			if (db.state == DbState::Scouting && db.dboid == scout.dboid) {
+			if (db.state == DbState::Scouting && db.dboid == scout.dboid && db.scout_index == index) {
 				db.state = DbState::Failed;
+				db.scout_index = -1;
 				db.scouted_at = now;
 				if (!db.failure[0])
 					strlcpy(db.failure, "scout ended without a result (see the server log)", sizeof db.failure);
@@ -189,7 +192,8 @@ void
 start_scouts(TimestampTz now)
 {
 	Shared *sh = shared();
-	for (auto &scout : scouts) {
+	for (int index = 0; index < kMaxScouts; index++) {
+		Scout &scout = scouts[index];
 		if (scout.handle)
 			continue;
 		Oid dboid = InvalidOid;
@@ -202,6 +206,7 @@ start_scouts(TimestampTz now)
 			                    TimestampDifferenceExceeds(db.scouted_at, now, kScoutRetryMs);
 			if (db.state == DbState::Unknown || db.rescan || retry_failed) {
 				db.state = DbState::Scouting;
+				db.scout_index = index;
 				db.rescan = false;
 				db.failure[0] = '\0';
 				dboid = db.dboid;
@@ -228,8 +233,10 @@ start_scouts(TimestampTz now)
 			// No worker slot now: put the database back and try at the next cycle.
 			LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 			for (auto &db : sh->dbs)
-				if (db.state == DbState::Scouting && db.dboid == dboid)
+				if (db.state == DbState::Scouting && db.dboid == dboid) {
 					db.state = DbState::Unknown;
+					db.scout_index = -1;
+				}
 			LWLockRelease(sh->lock);
 			return;
 		}
@@ -267,7 +274,7 @@ reconcile(TimestampTz now)
 	if (guc_enabled) {
 		LWLockAcquire(sh->lock, LW_SHARED);
 		for (auto &db : sh->dbs) {
-			if (db.state != DbState::Active || db.paused)
+			if (!db.installed || db.paused)
 				continue;
 			for (int i = 0; i < db.ntiers && nwants < kMaxManaged; i++) {
 				Want &w = wants[nwants++];
@@ -503,6 +510,8 @@ foreman_scout_main(Datum arg)
 	for (auto &db : sh->dbs)
 		if (db.state == DbState::Scouting && db.dboid == dboid) {
 			db.state = installed ? DbState::Active : DbState::NoExtension;
+			db.installed = installed;
+			db.scout_index = -1;
 			db.ntiers = ntiers;
 			memcpy(db.tiers, tiers, sizeof(TierInfo) * ntiers);
 			db.scouted_at = GetCurrentTimestamp();

@@ -20,13 +20,14 @@ namespace {
 struct Statement {
 	const char *sql;
 	int nargs;
-	Oid argtypes[8];
+	Oid argtypes[10];
 	SPIPlanPtr plan;
 };
 
 Statement tier_state_stmt = {
 	"SELECT (extract(epoch FROM t.tick) * 1000)::int8, t.enabled,"
-	"       (SELECT min(j.next_run_at) FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled),"
+	"       (SELECT least(min(j.next_run_at), min(j.retry_at)) FROM foreman.job j"
+	"         WHERE j.tier_id = t.tier_id AND j.enabled),"
 	"       EXISTS (SELECT 1 FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled"
 	"                  AND j.run_requested_at IS NOT NULL)"
 	"  FROM foreman.tier t WHERE t.tier_id = $1",
@@ -37,26 +38,64 @@ Statement load_due_stmt = {
 	"       j.command, j.next_run_at, j.run_requested_at,"
 	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8,"
 	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"
-	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at"
+	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at,"
+	"       j.retry_at, j.retry_attempt, j.retries, (extract(epoch FROM j.retry_backoff) * 1000000)::int8,"
+	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8,"
+	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8, j.coalesce_runs, j.max_catchup, j.overlap,"
+	"       j.last_started_at, j.last_finished_at, j.log_runs"
 	"  FROM foreman.job j"
 	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"
 	"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"
-	" WHERE j.tier_id = $1 AND j.enabled AND (j.next_run_at <= $2 OR j.run_requested_at IS NOT NULL)"
-	" ORDER BY least(j.next_run_at, j.run_requested_at), j.job_id"
+	" WHERE j.tier_id = $1 AND j.enabled"
+	"   AND (j.next_run_at <= $2 OR j.run_requested_at IS NOT NULL OR j.retry_at <= $2)"
+	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at), j.job_id"
 	" LIMIT $3",
 	3, {INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
 
+// A run starts: the job moves on (next fire time, request and pending retry
+// consumed) and the run row is written, in one statement.
 Statement begin_run_stmt = {
 	"WITH j AS ("
 	"  UPDATE foreman.job SET next_run_at = $3,"
 	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"
-	"         last_started_at = $6"
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6"
 	"   WHERE job_id = $1 AND revision = $2 AND enabled"
 	"  RETURNING job_id, job_name, owner, tier_id)"
-	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, scheduled_for, started_at)"
-	"SELECT job_id, job_name, owner, tier_id, $7, 'running', $5, $6 FROM j "
+	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, scheduled_for, started_at, attempt)"
+	"SELECT job_id, job_name, owner, tier_id, $7, 'running', $5, $6, $8 FROM j "
 	"RETURNING run_id",
-	7, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID}, nullptr};
+	8, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID}, nullptr};
+
+// A fire time decided against (misfire, overlap) or folded into another run
+// (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
+Statement skip_stmt = {
+	"WITH j AS ("
+	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"
+	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"
+	"   WHERE job_id = $1 AND revision = $2 AND enabled"
+	"  RETURNING job_id, job_name, owner, tier_id)"
+	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, reason, message, scheduled_for,"
+	"                             started_at, finished_at)"
+	"SELECT job_id, job_name, owner, tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(), clock_timestamp() FROM j "
+	"RETURNING run_id",
+	9, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID}, nullptr};
+
+// A run ends. The job's last outcome, failure count, pending retry, and its
+// automatic disabling after max_failures consecutive failures.
+#define FINISH_JOB_UPDATE                                                                                    \
+	"UPDATE foreman.job j"                                                                                   \
+	"   SET last_run_id = $1, last_status = $2, last_finished_at = clock_timestamp(),"                       \
+	"       consecutive_failures = CASE WHEN $2 = 'succeeded' THEN 0"                                        \
+	"                                   WHEN $2 IN ('failed', 'timed_out') THEN j.consecutive_failures + 1" \
+	"                                   ELSE j.consecutive_failures END,"                                    \
+	"       retry_at = $8, retry_attempt = $9,"                                                              \
+	"       enabled = j.enabled AND NOT (" DISABLES "),"                                                    \
+	"       next_run_at = CASE WHEN " DISABLES " THEN NULL ELSE j.next_run_at END,"                         \
+	"       disabled_reason = CASE WHEN " DISABLES                                                           \
+	"            THEN format('disabled after %s consecutive failures; last: %s', j.consecutive_failures + 1, $6)" \
+	"            ELSE j.disabled_reason END"                                                                 \
+	"  FROM r WHERE j.job_id = r.job_id"
+#define DISABLES "($2 IN ('failed', 'timed_out') AND j.max_failures IS NOT NULL AND j.consecutive_failures + 1 >= j.max_failures)"
 
 Statement finish_run_stmt = {
 	"WITH r AS ("
@@ -64,15 +103,19 @@ Statement finish_run_stmt = {
 	"     SET status = $2, finished_at = clock_timestamp(), rows_affected = $3, command_tag = $4,"
 	"         sqlstate = $5, message = $6, batches = $7"
 	"   WHERE run_id = $1"
-	"  RETURNING run_id, job_id, status, finished_at)"
-	"UPDATE foreman.job j"
-	"   SET last_run_id = r.run_id, last_status = r.status, last_finished_at = r.finished_at,"
-	"       consecutive_failures = CASE WHEN r.status = 'succeeded' THEN 0"
-	"                                   WHEN r.status IN ('failed', 'timed_out', 'crashed')"
-	"                                   THEN j.consecutive_failures + 1"
-	"                                   ELSE j.consecutive_failures END"
-	"  FROM r WHERE j.job_id = r.job_id",
-	7, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, nullptr};
+	"  RETURNING job_id) " FINISH_JOB_UPDATE,
+	9, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+
+// The same for a job whose log_runs does not keep this run's row.
+Statement finish_discard_stmt = {
+	"WITH r AS (DELETE FROM foreman.job_run WHERE run_id = $1 RETURNING job_id) " FINISH_JOB_UPDATE,
+	9, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+
+// @reboot jobs are due when their tier's coordinator starts leading.
+Statement reboot_stmt = {
+	"UPDATE foreman.job SET next_run_at = clock_timestamp()"
+	" WHERE tier_id = $1 AND enabled AND schedule_kind = 'reboot'",
+	1, {INT4OID}, nullptr};
 
 // The product's own bounded batch, applied to itself.
 Statement mark_orphans_stmt = {
@@ -228,6 +271,26 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 		d = column(row, 17, &isnull);
 		job->schedule.has_end_at = !isnull;
 		job->schedule.end_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = column(row, 18, &isnull);
+		job->retry_due = !isnull && DatumGetTimestampTz(d) <= now;
+		job->retry_at = isnull ? 0 : DatumGetTimestampTz(d);
+		job->retry_attempt = DatumGetInt32(column(row, 19, &isnull));
+		job->retries = DatumGetInt32(column(row, 20, &isnull));
+		job->retry_backoff_us = DatumGetInt64(column(row, 21, &isnull));
+		job->retry_backoff_max_us = DatumGetInt64(column(row, 22, &isnull));
+		d = column(row, 23, &isnull);
+		job->policy.has_misfire_grace = !isnull;
+		job->policy.misfire_grace_us = isnull ? 0 : DatumGetInt64(d);
+		job->policy.coalesce = DatumGetBool(column(row, 24, &isnull));
+		job->policy.max_catchup = DatumGetInt32(column(row, 25, &isnull));
+		job->policy.overlap = text_column(row, 26);
+		Datum started = column(row, 27, &isnull);
+		bool started_null = isnull;
+		Datum finished = column(row, 28, &isnull);
+		job->policy.has_last_run = !started_null && !isnull;
+		job->policy.last_started = started_null ? 0 : DatumGetTimestampTz(started);
+		job->policy.last_finished = isnull ? 0 : DatumGetTimestampTz(finished);
+		job->log_runs = text_column(row, 29);
 		jobs = lappend(jobs, job);
 	}
 	MemoryContextSwitchTo(old);
@@ -236,13 +299,13 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 
 int64
 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request, TimestampTz scheduled_for,
-          TimestampTz started_at)
+          TimestampTz started_at, int32 attempt)
 {
-	Datum values[7] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
+	Datum values[8] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
 	                   TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
 	                   TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
-	                   Int32GetDatum(MyProcPid)};
-	char nulls[8] = "       ";
+	                   Int32GetDatum(MyProcPid),            Int32GetDatum(attempt)};
+	char nulls[9] = "        ";
 	if (!has_next)
 		nulls[2] = 'n';
 	execute(begin_run_stmt, values, nulls, false);
@@ -254,10 +317,11 @@ begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_
 
 void
 finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
-           const char *sqlstate, const char *message)
+           const char *sqlstate, const char *message, bool keep_row, bool has_retry, TimestampTz retry_at,
+           int32 retry_attempt)
 {
-	char nulls[8] = "       ";
-	Datum values[7];
+	char nulls[10] = "         ";
+	Datum values[9];
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = Int64GetDatum((int64)rows);
@@ -267,7 +331,42 @@ finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const c
 	values[6] = Int32GetDatum(batches);
 	if (batches < 0)
 		nulls[6] = 'n';
-	execute(finish_run_stmt, values, nulls, false);
+	values[7] = TimestampTzGetDatum(retry_at);
+	if (!has_retry)
+		nulls[7] = 'n';
+	values[8] = Int32GetDatum(has_retry ? retry_attempt : 0);
+	execute(keep_row ? finish_run_stmt : finish_discard_stmt, values, nulls, false);
+}
+
+int64
+record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message, bool advance,
+               bool has_next, TimestampTz next_run_at, bool clear_request)
+{
+	char nulls[10] = "         ";
+	Datum values[9];
+	values[0] = Int64GetDatum(job.job_id);
+	values[1] = Int64GetDatum(job.revision);
+	values[2] = Int32GetDatum(MyProcPid);
+	values[3] = CStringGetTextDatum(reason);
+	values[4] = text_or_null(message, &nulls[4]);
+	values[5] = TimestampTzGetDatum(scheduled_for);
+	values[6] = BoolGetDatum(advance);
+	values[7] = TimestampTzGetDatum(next_run_at);
+	if (!has_next)
+		nulls[7] = 'n';
+	values[8] = BoolGetDatum(clear_request);
+	execute(skip_stmt, values, nulls, false);
+	if (SPI_processed == 0)
+		return 0;
+	bool isnull;
+	return DatumGetInt64(column(0, 1, &isnull));
+}
+
+void
+mark_reboot_jobs_due(int32 tier_id)
+{
+	Datum values[1] = {Int32GetDatum(tier_id)};
+	execute(reboot_stmt, values, nullptr, false);
 }
 
 int64

@@ -27,6 +27,14 @@ struct DueJob {
 	TimestampTz requested_at;
 	int64 timeout_ms; // 0: none
 	pg::JobSchedule schedule;
+	pg::DuePolicyPg policy;
+	bool retry_due;       // a retry is pending and due
+	TimestampTz retry_at;
+	int32 retry_attempt;  // the attempt number of the pending retry
+	int32 retries;
+	int64 retry_backoff_us;
+	int64 retry_backoff_max_us;
+	char *log_runs; // all | failures | none
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -55,12 +63,23 @@ List *load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext int
 // run_now request) and inserts a 'running' row, in one statement. Returns the
 // run_id, or 0 when the job changed or was disabled since it was loaded.
 int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request,
-                TimestampTz scheduled_for, TimestampTz started_at);
+                TimestampTz scheduled_for, TimestampTz started_at, int32 attempt);
 
-// Records a finished run and the job's last outcome.
-// batches < 0: not a batched job (NULL).
+// Records a finished run and the job's last outcome, pending retry and
+// failure count (disabling it after max_failures). batches < 0: not a
+// batched job. keep_row false: the job's log_runs does not keep this run.
 void finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
-                const char *sqlstate, const char *message);
+                const char *sqlstate, const char *message, bool keep_row, bool has_retry, TimestampTz retry_at,
+                int32 retry_attempt);
+
+// Records a fire time that is not run (reason: misfire, overlap, coalesced,
+// catch-up limit); when advance, moves the job to next_run_at. Returns the
+// row's run_id, or 0 when the job changed since it was loaded.
+int64 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message,
+                     bool advance, bool has_next, TimestampTz next_run_at, bool clear_request);
+
+// Makes the tier's @reboot jobs due now.
+void mark_reboot_jobs_due(int32 tier_id);
 
 // Marks runs of this tier left 'running' by processes other than this one as
 // 'crashed', in batches of 1000; returns how many.

@@ -37,6 +37,10 @@ struct TierInfo {
 struct DatabaseEntry {
 	Oid dboid;
 	DbState state;
+	// What the last successful scout found; kept while a rescan is under way
+	// so that a rescan never stops coordinators that should go on.
+	bool installed;
+	int scout_index; // which launcher scout slot is scouting it, -1: none
 	bool rescan;   // re-scout at the next launcher cycle (extension or tiers changed)
 	bool paused;   // DROP DATABASE and friends in progress: start nothing here
 	char dbname[kNameLen];

@@ -1,10 +1,12 @@
 // schedule_pg.cpp: the bridge from stored schedule fields to src/core.
 #include "pg/schedule_pg.hpp"
 #include "pg/guard.hpp"
+#include "core/policy.hpp"
 #include "core/schedule.hpp"
 
 extern "C" {
 #include "common/int.h"
+#include "common/pg_prng.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 }
@@ -103,34 +105,104 @@ parse_schedule(const char *text, const char *time_zone)
 	return result;
 }
 
+namespace {
+
+// The core's view of a stored schedule. Throws for a cron text that no longer
+// parses (it did when it was stored).
+core::Schedule
+core_schedule(const JobSchedule &js)
+{
+	core::Schedule schedule;
+	schedule.kind = kind_from_name(js.schedule_kind);
+	schedule.period = js.period_us;
+	if (schedule.kind == core::ScheduleKind::Cron) {
+		auto parsed = core::parse_schedule_text(js.schedule);
+		if (parsed)
+			schedule = *parsed;
+	}
+	return schedule;
+}
+
+core::Anchor
+core_anchor(const JobSchedule &js)
+{
+	core::Anchor anchor;
+	anchor.anchor = to_unix_micros(js.anchor_at);
+	anchor.phase = js.phase_us;
+	if (js.has_end_at)
+		anchor.end_at = to_unix_micros(js.end_at);
+	return anchor;
+}
+
+} // namespace
+
 bool
 next_fire_time(const JobSchedule &js, TimestampTz after, TimestampTz *next)
 {
+	TimestampTz result = 0;
+	int found = next_fire_times(js, after, 1, &result);
+	if (found == 1)
+		*next = result;
+	return found == 1;
+}
+
+int
+next_fire_times(const JobSchedule &js, TimestampTz after, int n, TimestampTz *out)
+{
 	pg_tz *tz = lookup_time_zone(js.time_zone);
-	int64 result = 0;
-	bool found = cpp_guard("next fire time", [&]() {
-		core::Schedule schedule;
-		schedule.kind = kind_from_name(js.schedule_kind);
-		schedule.period = js.period_us;
-		if (schedule.kind == core::ScheduleKind::Cron) {
-			auto parsed = core::parse_schedule_text(js.schedule);
-			if (parsed)
-				schedule = *parsed;
-		}
-		core::Anchor anchor;
-		anchor.anchor = to_unix_micros(js.anchor_at);
-		anchor.phase = js.phase_us;
-		if (js.has_end_at)
-			anchor.end_at = to_unix_micros(js.end_at);
+	return cpp_guard("next fire times", [&]() {
+		core::Schedule schedule = core_schedule(js);
+		core::Anchor anchor = core_anchor(js);
 		PgTimeZone zone(tz);
-		auto t = core::next_fire(schedule, anchor, to_unix_micros(after), zone);
-		if (t)
-			result = *t;
-		return t.has_value();
+		int found = 0;
+		core::Micros from = to_unix_micros(after);
+		while (found < n) {
+			auto t = core::next_fire(schedule, anchor, from, zone);
+			if (!t)
+				break;
+			out[found++] = from_unix_micros(*t);
+			from = *t;
+		}
+		return found;
 	});
-	if (found)
-		*next = from_unix_micros(result);
-	return found;
+}
+
+DueDecisionPg
+decide_due(const JobSchedule &js, TimestampTz due, TimestampTz now, const DuePolicyPg &p)
+{
+	pg_tz *tz = lookup_time_zone(js.time_zone);
+	DueDecisionPg out{};
+	cpp_guard("due decision", [&]() {
+		core::DuePolicy policy;
+		if (p.has_misfire_grace)
+			policy.misfire_grace = p.misfire_grace_us;
+		policy.coalesce = p.coalesce;
+		policy.max_catchup = p.max_catchup;
+		policy.overlap = core::parse_overlap(p.overlap);
+		if (p.has_last_run) {
+			policy.last_started = to_unix_micros(p.last_started);
+			policy.last_finished = to_unix_micros(p.last_finished);
+		}
+		PgTimeZone zone(tz);
+		core::DueDecision d = core::decide_due(core_schedule(js), core_anchor(js), zone, to_unix_micros(due),
+		                                       to_unix_micros(now), policy);
+		out.run = d.action == core::DueAction::Run;
+		out.reason = d.reason;
+		out.fire_time = from_unix_micros(d.fire_time);
+		out.folded = d.folded;
+		out.folded_from = from_unix_micros(d.folded_from);
+		out.folded_to = from_unix_micros(d.folded_to);
+		out.has_next = d.next.has_value();
+		out.next = d.next ? from_unix_micros(*d.next) : 0;
+	});
+	return out;
+}
+
+int64
+retry_delay_us(int64 base_us, int attempt, int64 cap_us)
+{
+	double r = pg_prng_double(&pg_global_prng_state);
+	return cpp_guard("retry delay", [&]() { return core::retry_delay(base_us, attempt, cap_us, r); });
 }
 
 int64

@@ -41,6 +41,40 @@ ParsedSchedule parse_schedule(const char *text, const char *time_zone);
 // The first fire time strictly after `after`; false when there is none.
 bool next_fire_time(const JobSchedule &schedule, TimestampTz after, TimestampTz *next);
 
+// What decide_due needs to know about a job besides its schedule.
+struct DuePolicyPg {
+	bool has_misfire_grace;
+	int64 misfire_grace_us;
+	bool coalesce;
+	int max_catchup;
+	const char *overlap; // skip | queue | allow
+	bool has_last_run;
+	TimestampTz last_started;
+	TimestampTz last_finished;
+};
+
+// core::DueDecision in PostgreSQL terms.
+struct DueDecisionPg {
+	bool run;
+	const char *reason; // for a skip: "misfire" | "overlap" (static strings)
+	TimestampTz fire_time;
+	int64 folded;
+	TimestampTz folded_from;
+	TimestampTz folded_to;
+	bool has_next;
+	TimestampTz next;
+};
+
+// What to do with a job whose next_run_at `due` is <= now (core::decide_due).
+DueDecisionPg decide_due(const JobSchedule &schedule, TimestampTz due, TimestampTz now, const DuePolicyPg &policy);
+
+// Delay before retry `attempt` (core::retry_delay), with a random spread.
+int64 retry_delay_us(int64 base_us, int attempt, int64 cap_us);
+
+// The next n fire times after `after` (for foreman.next_runs); returns how
+// many were found (fewer when the schedule ends).
+int next_fire_times(const JobSchedule &schedule, TimestampTz after, int n, TimestampTz *out);
+
 // Conversions between PostgreSQL timestamps and the core's Unix microseconds.
 inline int64
 to_unix_micros(TimestampTz ts)
