@@ -301,3 +301,245 @@ COMMENT ON VIEW foreman.tier_status IS 'one row per coordinator (or per tier wit
 
 GRANT USAGE ON SCHEMA foreman TO PUBLIC;
 GRANT SELECT ON foreman.jobs, foreman.runs, foreman.tier_status TO PUBLIC;
+
+-- ---- Bounded maintenance (issue 4) ----
+-- Stale expiry and purge in bounded batches (doc/maintenance.md). One batch is
+-- one statement that locks at most batch_size rows, skips rows other sessions
+-- hold, and brings no row into memory. Everything here runs with the caller's
+-- privileges (SECURITY INVOKER): it can never change a table its caller could
+-- not change with a plain UPDATE or DELETE.
+
+CREATE FUNCTION foreman.expire_stale(
+    target            regclass,
+    older_than        interval,
+    status_column     name    DEFAULT 'status',
+    timestamp_column  name    DEFAULT 'created_at',
+    terminal_statuses text[]  DEFAULT '{completed,complete,failed,expired,cancelled}',
+    set_status        text    DEFAULT 'stale_expired',
+    batch_size        integer DEFAULT 1000,
+    filter            text    DEFAULT NULL)
+RETURNS bigint
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_expire_stale';
+COMMENT ON FUNCTION foreman.expire_stale IS 'one batch: set up to batch_size stale rows (older than older_than, status not terminal) to set_status; returns rows changed';
+
+CREATE FUNCTION foreman.purge(
+    target            regclass,
+    timestamp_column  name,
+    older_than        interval,
+    batch_size        integer DEFAULT 1000,
+    filter            text    DEFAULT NULL)
+RETURNS bigint
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_purge';
+COMMENT ON FUNCTION foreman.purge IS 'one batch: delete up to batch_size rows older than older_than; returns rows deleted';
+
+-- The arguments of scheduled expiry and purge jobs, one row per job. Written
+-- by schedule_expiry()/schedule_purge(); gone with the job.
+CREATE TABLE foreman.maintenance (
+    job_id            bigint PRIMARY KEY REFERENCES foreman.job (job_id) ON DELETE CASCADE,
+    owner             oid NOT NULL,
+    kind              text NOT NULL,
+    target            regclass NOT NULL,
+    older_than        interval NOT NULL,
+    status_column     name,
+    timestamp_column  name NOT NULL,
+    terminal_statuses text[],
+    set_status        text,
+    batch_size        integer NOT NULL,
+    filter            text,
+    max_batches       integer NOT NULL,
+    max_runtime       interval,
+    batch_pause       interval NOT NULL DEFAULT '0',
+    CONSTRAINT maintenance_kind_valid CHECK (kind IN ('expiry', 'purge')),
+    CONSTRAINT maintenance_expiry_complete CHECK (kind <> 'expiry' OR
+        (status_column IS NOT NULL AND terminal_statuses IS NOT NULL AND set_status IS NOT NULL)),
+    CONSTRAINT maintenance_batch_size_valid CHECK (batch_size >= 1),
+    CONSTRAINT maintenance_max_batches_valid CHECK (max_batches >= 1),
+    CONSTRAINT maintenance_max_runtime_valid CHECK (max_runtime IS NULL OR max_runtime > interval '0'),
+    CONSTRAINT maintenance_batch_pause_valid CHECK (batch_pause >= interval '0')
+);
+COMMENT ON TABLE foreman.maintenance IS 'pg_foreman: arguments of scheduled expiry and purge jobs';
+REVOKE ALL ON foreman.maintenance FROM PUBLIC;
+GRANT SELECT ON foreman.maintenance TO PUBLIC;
+ALTER TABLE foreman.maintenance ENABLE ROW LEVEL SECURITY;
+CREATE POLICY maintenance_visible ON foreman.maintenance FOR SELECT
+    USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+
+-- How a run reports to its coordinator (no-ops outside a coordinator job).
+CREATE FUNCTION foreman._report_progress(progress text)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_report_progress';
+CREATE FUNCTION foreman._report_run_totals(rows_affected bigint, batches integer)
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_report_run_totals';
+
+-- One run of a scheduled expiry or purge: batch after batch, each committed
+-- on its own (row locks live for one batch), until a batch changes fewer than
+-- batch_size rows, max_batches ran, or the time budget would be overrun by
+-- one more batch. The budget is max_runtime, else the job's timeout. Runs as
+-- its caller (the job's owner): privileges are checked again at every batch.
+CREATE PROCEDURE foreman.run_maintenance(job_id bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $$
+DECLARE
+    m             foreman.maintenance;
+    budget        interval;
+    run_started   timestamptz := pg_catalog.clock_timestamp();
+    batch_started timestamptz;
+    longest       interval := '0';
+    n             bigint;
+    total         bigint := 0;
+    batches       integer := 0;
+BEGIN
+    SELECT * INTO m FROM foreman.maintenance AS x WHERE x.job_id = run_maintenance.job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'maintenance job % does not exist', run_maintenance.job_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Scheduled expiry and purge jobs are made by foreman.schedule_expiry() and foreman.schedule_purge().';
+    END IF;
+    budget := coalesce(m.max_runtime, (SELECT j.timeout FROM foreman.job AS j WHERE j.job_id = m.job_id));
+    LOOP
+        batch_started := pg_catalog.clock_timestamp();
+        IF m.kind = 'expiry' THEN
+            n := foreman.expire_stale(m.target, m.older_than, m.status_column, m.timestamp_column,
+                                      m.terminal_statuses, m.set_status, m.batch_size, m.filter);
+        ELSE
+            n := foreman.purge(m.target, m.timestamp_column, m.older_than, m.batch_size, m.filter);
+        END IF;
+        COMMIT;
+        batches := batches + 1;
+        total := total + n;
+        longest := greatest(longest, pg_catalog.clock_timestamp() - batch_started);
+        -- After every batch, so a run cut short by its timeout still shows what it did.
+        PERFORM foreman._report_run_totals(total, batches);
+        PERFORM foreman._report_progress(pg_catalog.format('%s of %s: batch %s changed %s rows, %s in total',
+                                                           m.kind, m.target, batches, n, total));
+        EXIT WHEN n < m.batch_size OR batches >= m.max_batches;
+        EXIT WHEN budget IS NOT NULL
+              AND pg_catalog.clock_timestamp() - run_started + longest + m.batch_pause >= budget;
+        IF m.batch_pause > interval '0' THEN
+            PERFORM pg_catalog.pg_sleep(extract(epoch FROM m.batch_pause)::float8);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE foreman.run_maintenance IS 'one run of a scheduled expiry or purge job: bounded batches, each committed';
+
+CREATE FUNCTION foreman.schedule_expiry(
+    job_name          text,
+    target            regclass,
+    older_than        interval,
+    schedule          text     DEFAULT '1 minute',
+    status_column     name     DEFAULT 'status',
+    timestamp_column  name     DEFAULT 'created_at',
+    terminal_statuses text[]   DEFAULT '{completed,complete,failed,expired,cancelled}',
+    set_status        text     DEFAULT 'stale_expired',
+    batch_size        integer  DEFAULT 1000,
+    filter            text     DEFAULT NULL,
+    max_batches       integer  DEFAULT 100,
+    max_runtime       interval DEFAULT NULL,
+    batch_pause       interval DEFAULT '0',
+    tier              text     DEFAULT NULL,
+    timeout           interval DEFAULT NULL,
+    enabled           boolean  DEFAULT true,
+    log_runs          text     DEFAULT 'all')
+RETURNS bigint
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_schedule_expiry';
+COMMENT ON FUNCTION foreman.schedule_expiry IS 'schedule a bounded stale expiry (tier slow unless given); returns its job_id';
+
+CREATE FUNCTION foreman.schedule_purge(
+    job_name          text,
+    target            regclass,
+    timestamp_column  name,
+    older_than        interval,
+    schedule          text     DEFAULT '1 hour',
+    batch_size        integer  DEFAULT 1000,
+    filter            text     DEFAULT NULL,
+    max_batches       integer  DEFAULT 100,
+    max_runtime       interval DEFAULT NULL,
+    batch_pause       interval DEFAULT '0',
+    tier              text     DEFAULT NULL,
+    timeout           interval DEFAULT NULL,
+    enabled           boolean  DEFAULT true,
+    log_runs          text     DEFAULT 'all')
+RETURNS bigint
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_schedule_purge';
+COMMENT ON FUNCTION foreman.schedule_purge IS 'schedule a bounded purge (tier slow unless given); returns its job_id';
+
+-- Bounded run history: foreman.run_retention and foreman.max_runs_per_job,
+-- enforced by the built-in job foreman.trim_run_history through the same
+-- batched purge. A 'running' row is never touched.
+CREATE PROCEDURE foreman.trim_run_history(
+    retention        interval DEFAULT NULL,   -- NULL: foreman.run_retention
+    max_runs_per_job integer  DEFAULT NULL,   -- NULL: foreman.max_runs_per_job
+    batch_size       integer  DEFAULT 1000,
+    max_batches      integer  DEFAULT 100)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $$
+DECLARE
+    n       bigint;
+    total   bigint := 0;
+    batches integer := 0;
+    j       record;
+BEGIN
+    IF retention IS NULL THEN
+        -- Shown with a unit ('7d', '90min', '30s'), which reads as an interval.
+        retention := pg_catalog.current_setting('foreman.run_retention')::interval;
+    END IF;
+    max_runs_per_job := coalesce(max_runs_per_job,
+                                 pg_catalog.current_setting('foreman.max_runs_per_job')::integer);
+    -- Runs older than the retention (0: keep them all).
+    IF retention > interval '0' THEN
+        LOOP
+            n := foreman.purge('foreman.job_run', 'started_at', retention, batch_size,
+                               filter => $f$status <> 'running'$f$);
+            COMMIT;
+            batches := batches + 1;
+            total := total + n;
+            EXIT WHEN n < batch_size OR batches >= max_batches;
+        END LOOP;
+    END IF;
+    -- Runs beyond the newest max_runs_per_job of each job (0: no cap).
+    IF max_runs_per_job > 0 THEN
+        FOR j IN
+            SELECT c.job_id, c.cutoff FROM foreman.job AS jb
+             CROSS JOIN LATERAL (SELECT r.job_id, r.run_id AS cutoff FROM foreman.job_run AS r
+                                  WHERE r.job_id = jb.job_id ORDER BY r.run_id DESC
+                                 OFFSET max_runs_per_job LIMIT 1) AS c
+        LOOP
+            EXIT WHEN batches >= max_batches;
+            LOOP
+                n := foreman.purge('foreman.job_run', 'started_at', interval '0', batch_size,
+                                   filter => pg_catalog.format($f$job_id = %s AND run_id <= %s AND status <> 'running'$f$,
+                                                               j.job_id, j.cutoff));
+                COMMIT;
+                batches := batches + 1;
+                total := total + n;
+                EXIT WHEN n < batch_size OR batches >= max_batches;
+            END LOOP;
+        END LOOP;
+    END IF;
+    PERFORM foreman._report_run_totals(total, batches);
+END
+$$;
+REVOKE ALL ON PROCEDURE foreman.trim_run_history FROM PUBLIC;
+COMMENT ON PROCEDURE foreman.trim_run_history IS 'delete run history beyond foreman.run_retention and foreman.max_runs_per_job, in bounded batches';
+
+-- The built-in job, owned by the role that created the extension (a
+-- superuser), in tier slow. Built-in jobs have negative ids, so the jobs
+-- people schedule are numbered from 1 and a listing can leave them out with
+-- job_id > 0. Its successful runs leave no history row (log_runs 'failures').
+-- Alter, disable or unschedule it like any other job.
+INSERT INTO foreman.job (job_id, job_name, owner, tier_id, kind, command, schedule, schedule_kind, period,
+                         anchor_at, timeout, log_runs, next_run_at)
+OVERRIDING SYSTEM VALUE
+SELECT -1, 'foreman.trim_run_history', r.oid, t.tier_id, 'purge', 'CALL foreman.trim_run_history()',
+       '1 minute', 'interval', interval '1 minute', now(), interval '5 minutes', 'failures',
+       now() + interval '1 minute'
+  FROM foreman.tier AS t, pg_catalog.pg_roles AS r
+ WHERE t.name = 'slow' AND r.rolname = current_user;

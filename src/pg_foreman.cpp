@@ -24,6 +24,8 @@ bool guc_enabled = true;
 char *guc_databases = nullptr;
 int guc_stall_timeout_ms = 60000;
 int guc_log_runs = static_cast<int>(LogRuns::Failures);
+int guc_run_retention_s = 7 * 24 * 3600;
+int guc_max_runs_per_job = 1000;
 
 namespace {
 
@@ -86,6 +88,14 @@ define_settings()
 	DefineCustomEnumVariable("foreman.log_runs", "Which finished runs are written to the server log.", nullptr,
 	                         &guc_log_runs, static_cast<int>(LogRuns::Failures), log_runs_options, PGC_SUSET, 0,
 	                         nullptr, nullptr, nullptr);
+	// Read by foreman.trim_run_history (the built-in job in tier slow).
+	DefineCustomIntVariable("foreman.run_retention", "How long run history is kept.",
+	                        "Older runs are deleted in bounded batches by the job foreman.trim_run_history; 0 keeps them.",
+	                        &guc_run_retention_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr,
+	                        nullptr);
+	DefineCustomIntVariable("foreman.max_runs_per_job", "How many runs of each job the history keeps.",
+	                        "Older runs are deleted in bounded batches by the job foreman.trim_run_history; 0: no cap.",
+	                        &guc_max_runs_per_job, 1000, 0, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("foreman");
 }
 

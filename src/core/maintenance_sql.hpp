@@ -16,8 +16,6 @@
 // parentheses (the caller has proven it is one balanced expression).
 #pragma once
 
-#include "core/pure.hpp"
-
 #include <cstdint>
 #include <optional>
 #include <string>

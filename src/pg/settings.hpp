@@ -9,6 +9,8 @@ extern bool guc_enabled;          // foreman.enabled
 extern char *guc_databases;       // foreman.databases: '*' or a comma-separated list
 extern int guc_stall_timeout_ms;  // foreman.stall_timeout
 extern int guc_log_runs;          // foreman.log_runs (LogRuns): which runs go to the server log
+extern int guc_run_retention_s;   // foreman.run_retention: run history kept (0: forever)
+extern int guc_max_runs_per_job;  // foreman.max_runs_per_job: runs kept per job (0: no cap)
 
 void define_settings();
 
