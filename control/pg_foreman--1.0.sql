@@ -226,13 +226,15 @@ COMMENT ON FUNCTION foreman.next_runs IS 'the next n fire times of a job, to che
 -- ---------------------------------------------------------------------------
 -- Tiers API.
 
-CREATE FUNCTION foreman.create_tier(name text, tick interval, concurrency integer DEFAULT 1)
+CREATE FUNCTION foreman.create_tier(name text, tick interval, concurrency integer DEFAULT 1,
+                                    default_timeout interval DEFAULT NULL)
 RETURNS integer
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_create_tier';
 
 CREATE FUNCTION foreman.alter_tier(name text, tick interval DEFAULT NULL,
-                                   concurrency integer DEFAULT NULL, enabled boolean DEFAULT NULL)
+                                   concurrency integer DEFAULT NULL, enabled boolean DEFAULT NULL,
+                                   default_timeout interval DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_alter_tier';
@@ -290,7 +292,7 @@ SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
                      ELSE 'not running' END) AS state,
        c.current_job, c.progress, c.job_started_at, c.heartbeat_at,
        pg_catalog.clock_timestamp() - c.heartbeat_at AS heartbeat_age,
-       t.tick, t.concurrency, t.enabled,
+       t.tick, t.concurrency, t.enabled, t.default_timeout,
        1179798862::bigint AS lock_classid, t.tier_id::bigint AS lock_objid,
        format('pg_locks: locktype = advisory, classid = 1179798862, objid = %s, objsubid = 2', t.tier_id) AS lock_key,
        c.runs, c.started_at

@@ -44,6 +44,16 @@ validate_tick(const Interval *tick)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tick must be between 100 milliseconds and 1 day")));
 }
 
+// A zero interval clears a tier's default timeout (NULL: none).
+bool
+validate_default_timeout(const Interval *timeout)
+{
+	int64 us = pg::interval_micros(timeout, "default_timeout");
+	if (us < 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("default_timeout must not be negative")));
+	return us > 0;
+}
+
 void
 validate_concurrency(int32 concurrency)
 {
@@ -71,15 +81,19 @@ FOREMAN_FUNCTION(foreman_create_tier)
 	validate_tier_name(name);
 	validate_tick(tick);
 	validate_concurrency(concurrency);
+	bool has_timeout = !PG_ARGISNULL(3) && validate_default_timeout(PG_GETARG_INTERVAL_P(3));
 
 	Elevation e;
 	elevation_begin(&e);
-	Oid types[3] = {TEXTOID, INTERVALOID, INT4OID};
-	Datum values[3] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency)};
+	Oid types[4] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID};
+	Datum values[4] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency),
+	                   has_timeout ? PG_GETARG_DATUM(3) : (Datum)0};
+	char nulls[5] = {' ', ' ', ' ', has_timeout ? ' ' : 'n', '\0'};
 	if (spi_exec("SELECT 1 FROM foreman.tier WHERE name = $1", 1, types, values, nullptr, true) > 0)
 		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("tier \"%s\" already exists", name)));
-	spi_exec("INSERT INTO foreman.tier (name, tick, concurrency) VALUES ($1, $2, $3) RETURNING tier_id", 3, types,
-	         values, nullptr, false);
+	spi_exec("INSERT INTO foreman.tier (name, tick, concurrency, default_timeout) VALUES ($1, $2, $3, $4)"
+	         " RETURNING tier_id",
+	         4, types, values, nulls, false);
 	bool isnull;
 	int32 tier_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	elevation_end(&e);
@@ -94,17 +108,26 @@ FOREMAN_FUNCTION(foreman_alter_tier)
 		validate_tick(PG_GETARG_INTERVAL_P(1));
 	if (!PG_ARGISNULL(2))
 		validate_concurrency(PG_GETARG_INT32(2));
+	// default_timeout: NULL leaves it, zero clears it.
+	bool change_timeout = !PG_ARGISNULL(4);
+	bool has_timeout = change_timeout && validate_default_timeout(PG_GETARG_INTERVAL_P(4));
 
 	Elevation e;
 	elevation_begin(&e);
 	int32 tier_id = find_tier(name, nullptr);
-	Oid types[4] = {INT4OID, INTERVALOID, INT4OID, BOOLOID};
-	Datum values[4] = {Int32GetDatum(tier_id), PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1),
-	                   PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2), PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3)};
-	char nulls[5] = {' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ', '\0'};
+	Oid types[6] = {INT4OID, INTERVALOID, INT4OID, BOOLOID, BOOLOID, INTERVALOID};
+	Datum values[6] = {Int32GetDatum(tier_id),
+	                   PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1),
+	                   PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2),
+	                   PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3),
+	                   BoolGetDatum(change_timeout),
+	                   has_timeout ? PG_GETARG_DATUM(4) : (Datum)0};
+	char nulls[7] = {' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ',
+	                 ' ', has_timeout ? ' ' : 'n', '\0'};
 	spi_exec("UPDATE foreman.tier SET tick = coalesce($2, tick), concurrency = coalesce($3, concurrency),"
-	         " enabled = coalesce($4, enabled) WHERE tier_id = $1",
-	         4, types, values, nulls, false);
+	         " enabled = coalesce($4, enabled),"
+	         " default_timeout = CASE WHEN $5 THEN $6 ELSE default_timeout END WHERE tier_id = $1",
+	         6, types, values, nulls, false);
 	wake_tier_at_commit(tier_id);
 	elevation_end(&e);
 	PG_RETURN_VOID();

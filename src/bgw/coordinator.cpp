@@ -443,6 +443,14 @@ recover_from_error(int *consecutive_errors)
 	debug_query_string = nullptr;
 	HOLD_INTERRUPTS();
 	EmitErrorReport();
+	// Say why in tier_status: e.g. a lock a user holds on a foreman table.
+	char reason[128];
+	{
+		MemoryContextSwitchTo(TopMemoryContext);
+		ErrorData *edata = CopyErrorData();
+		snprintf(reason, sizeof reason, "blocked: %s", edata->message ? edata->message : "error");
+		FreeErrorData(edata);
+	}
 	if (in_job) {
 		in_job = false;
 		disable_timeout(job_timeout_id, false);
@@ -458,7 +466,7 @@ recover_from_error(int *consecutive_errors)
 
 	(*consecutive_errors)++;
 	publish(CoordState::Blocked);
-	publish_progress("bookkeeping failed, retrying (see the server log)");
+	publish_progress(reason);
 
 	// Still installed? A dropped extension is the common cause of errors here.
 	StartTransactionCommand();

@@ -117,7 +117,10 @@ Statement reboot_stmt = {
 	" WHERE tier_id = $1 AND enabled AND schedule_kind = 'reboot'",
 	1, {INT4OID}, nullptr};
 
-// The product's own bounded batch, applied to itself.
+// The product's own bounded batch, applied to itself. A crashed run counts
+// as a failure (towards max_failures), and the job backs off before its next
+// run: retry_backoff * 2^(failures - 1), at most an hour, so a job that kills
+// its process does not do so in a loop.
 Statement mark_orphans_stmt = {
 	"WITH c AS ("
 	"  UPDATE foreman.job_run"
@@ -130,7 +133,16 @@ Statement mark_orphans_stmt = {
 	" j AS ("
 	"  UPDATE foreman.job j"
 	"     SET last_status = 'crashed', last_run_id = c.run_id, last_finished_at = c.finished_at,"
-	"         consecutive_failures = j.consecutive_failures + 1"
+	"         consecutive_failures = j.consecutive_failures + 1,"
+	"         next_run_at = CASE WHEN j.next_run_at IS NULL THEN NULL"
+	"                            ELSE greatest(j.next_run_at, c.finished_at + least(interval '1 hour',"
+	"                                 j.retry_backoff * power(2, least(j.consecutive_failures, 20))))"
+	"                       END,"
+	"         enabled = j.enabled AND NOT (j.max_failures IS NOT NULL AND j.consecutive_failures + 1 >= j.max_failures),"
+	"         disabled_reason = CASE WHEN j.max_failures IS NOT NULL AND j.consecutive_failures + 1 >= j.max_failures"
+	"                                THEN format('disabled after %s consecutive failures; last: the run crashed',"
+	"                                            j.consecutive_failures + 1)"
+	"                                ELSE j.disabled_reason END"
 	"    FROM c WHERE j.job_id = c.job_id"
 	"  RETURNING 1)"
 	"SELECT count(*) FROM c",
