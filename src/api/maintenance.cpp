@@ -36,6 +36,7 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -618,9 +619,15 @@ prepare(const Spec &spec, Prepared *out)
 }
 
 // One batch, as the caller. Only the count comes back: no row is fetched.
+// The outer UPDATE/DELETE finds the batch's rows by key: with hash and merge
+// joins off (for this statement only) that is an index lookup per row, never
+// a scan of the whole table, however big the planner thinks the batch is.
 int64
 run_batch(const Prepared &p)
 {
+	int guc_level = NewGUCNestLevel();
+	(void)set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void)set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_foreman: SPI_connect failed");
 	int rc = SPI_execute_with_args(p.batch_sql, p.nparams, const_cast<Oid *>(p.types),
@@ -629,6 +636,7 @@ run_batch(const Prepared &p)
 		elog(ERROR, "pg_foreman: batch statement failed: %s", SPI_result_code_string(rc));
 	int64 rows = (int64)SPI_processed;
 	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
 	return rows;
 }
 
