@@ -381,7 +381,8 @@ AS 'MODULE_PATHNAME', 'foreman_report_run_totals';
 -- One run of a scheduled expiry or purge: batch after batch, each committed
 -- on its own (row locks live for one batch), until a batch changes fewer than
 -- batch_size rows, max_batches ran, or the time budget would be overrun by
--- one more batch. The budget is max_runtime, else the job's timeout. Runs as
+-- one more batch. The budget is max_runtime, else the job's timeout (or its
+-- tier's default_timeout). Runs as
 -- its caller (the job's owner): privileges are checked again at every batch.
 CREATE PROCEDURE foreman.run_maintenance(job_id bigint)
 LANGUAGE plpgsql SECURITY INVOKER
@@ -402,7 +403,9 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'Scheduled expiry and purge jobs are made by foreman.schedule_expiry() and foreman.schedule_purge().';
     END IF;
-    budget := coalesce(m.max_runtime, (SELECT j.timeout FROM foreman.job AS j WHERE j.job_id = m.job_id));
+    budget := coalesce(m.max_runtime, (SELECT coalesce(j.timeout, t.default_timeout)
+                                         FROM foreman.job AS j JOIN foreman.tier AS t USING (tier_id)
+                                        WHERE j.job_id = m.job_id));
     LOOP
         batch_started := pg_catalog.clock_timestamp();
         IF m.kind = 'expiry' THEN

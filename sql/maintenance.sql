@@ -229,6 +229,17 @@ SELECT job_name, kind, tier FROM foreman.jobs WHERE job_name = 'purge_audit';
 SELECT status, rows_affected, batches FROM foreman.wait_for_run('purge_audit', :'t2');
 SELECT count(*) FILTER (WHERE at < now() - interval '7 days') AS old_left FROM audit_log;
 
+-- A time budget: with max_runtime (else the job's timeout), a run starts
+-- another batch only while it still fits; the pause comes between batches.
+CALL reset_sessions();
+SELECT now() AS t3 \gset
+SELECT foreman.schedule_expiry('budgeted', 'sessions', '1 hour', schedule => '1 hour', batch_size => 1,
+                               max_runtime => '1 second', batch_pause => '300 ms') > 0 AS scheduled;
+SELECT status, rows_affected = batches AS one_row_a_batch, batches BETWEEN 1 AND 4 AS stopped_by_budget,
+       duration < interval '1 second' AS within_budget
+  FROM foreman.wait_for_run('budgeted', :'t3');
+SELECT foreman.unschedule('budgeted');
+
 -- Bad input to the scheduled forms: nothing is scheduled.
 SELECT count(*) AS jobs_before FROM foreman.job WHERE job_id > 0;
 \set VERBOSITY terse
