@@ -33,7 +33,7 @@ FOREMAN_FUNCTION(foreman_coordinators)
 		values[0] = Int32GetDatum(s.tier_id);
 		values[1] = Int32GetDatum(s.pid);
 		values[2] = BoolGetDatum(s.leader);
-		values[3] = CStringGetTextDatum(coordinator_state_name(s.state));
+		values[3] = CStringGetTextDatum(s.deposed ? "deposed: stalled, terminating" : coordinator_state_name(s.state));
 		values[4] = Int64GetDatum(s.current_job_id);
 		nulls[4] = s.current_job_id == 0;
 		values[5] = CStringGetTextDatum(s.current_job);
@@ -45,6 +45,30 @@ FOREMAN_FUNCTION(foreman_coordinators)
 		values[9] = TimestampTzGetDatum(s.job_started_at);
 		nulls[9] = s.job_started_at == 0;
 		values[10] = Int64GetDatum(s.runs);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum)0;
+}
+
+// Stalls the launcher saw in this database's tiers (stall supervision).
+FOREMAN_FUNCTION(foreman_tier_stalls)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	Shared *sh = shared();
+	TierStalls copy[kMaxTiersPerDatabase];
+	int n = 0;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (auto &db : sh->dbs)
+		if (db.state != DbState::Free && db.dboid == MyDatabaseId)
+			for (auto &t : db.stalls)
+				if (t.tier_id != 0 && n < kMaxTiersPerDatabase)
+					copy[n++] = t;
+	LWLockRelease(sh->lock);
+	for (int i = 0; i < n; i++) {
+		Datum values[4] = {Int32GetDatum(copy[i].tier_id), Int64GetDatum(copy[i].count),
+		                   TimestampTzGetDatum(copy[i].last_at), Int32GetDatum(copy[i].last_pid)};
+		bool nulls[4] = {};
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;

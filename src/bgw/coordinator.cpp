@@ -186,6 +186,12 @@ try_leadership()
 void
 stop_if_requested()
 {
+	// Deposed by the launcher for stalling: another coordinator took over.
+	if (slot_index >= 0 && my_slot().deposed) {
+		ereport(LOG, (errmsg("%s was deposed for stalling; exiting without running anything more",
+		                     MyBgworkerEntry->bgw_name)));
+		proc_exit(0);
+	}
 	if (got_sigterm) {
 		publish(CoordState::Stopping);
 		ereport(LOG, (errmsg("%s stopping", MyBgworkerEntry->bgw_name)));
@@ -365,13 +371,16 @@ run_job(const DueJob &job)
 
 	publish(CoordState::Bookkeeping, &job, now);
 	internal_xact_begin();
-	session_reset();
-	if (!try_leadership())
-		is_leader = false;
+	// Finish the run row first: it stays locked (and is no longer 'running')
+	// until commit, so a coordinator that takes the lead in the moment the
+	// session's advisory locks are released below cannot mark it crashed.
 	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
 	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
 	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row, has_retry, retry_at,
 	           plan.attempt + 1);
+	session_reset();
+	if (!try_leadership())
+		is_leader = false;
 	internal_xact_commit();
 	log_run(job, run_id, status, outcome, now);
 

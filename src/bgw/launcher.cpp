@@ -60,6 +60,9 @@ struct Scout {
 
 Managed managed[kMaxManaged];
 Scout scouts[kMaxScouts];
+// Handles of coordinators deposed for stalling: terminated, awaiting their exit.
+constexpr int kMaxRetired = 64;
+BackgroundWorkerHandle *retired[kMaxRetired];
 
 void
 fill_worker(BackgroundWorker *worker, const char *function, int restart_time)
@@ -346,11 +349,96 @@ reconcile(TimestampTz now)
 	}
 }
 
+// Stall supervision: a coordinator whose heartbeat is older than
+// foreman.stall_timeout, while not inside a job that has its own timeout, is
+// deposed (it must run nothing more), terminated, and replaced at once. The
+// replacement leads as soon as the old process lets go of its lock, which a
+// process that is frozen (SIGSTOP) does only when it runs again.
+void
+supervise(TimestampTz now)
+{
+	Shared *sh = shared();
+	struct Stalled {
+		pid_t pid;
+		Oid dboid;
+		int32 tier_id;
+		char name[kNameLen * 2];
+		long age_ms;
+	};
+	Stalled stalled[8];
+	int nstalled = 0;
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < sh->nslots && nstalled < 8; i++) {
+		CoordinatorSlot &slot = sh->slots[i];
+		if (slot.pid == 0 || slot.deposed || !slot.leader)
+			continue;
+		if (slot.state == CoordState::Running && slot.job_has_timeout)
+			continue;
+		if (!TimestampDifferenceExceeds(slot.heartbeat_at, now, guc_stall_timeout_ms))
+			continue;
+		slot.deposed = true;
+		Stalled &st = stalled[nstalled++];
+		st.pid = slot.pid;
+		st.dboid = slot.dboid;
+		st.tier_id = slot.tier_id;
+		snprintf(st.name, sizeof st.name, "%s/%s", slot.dbname, slot.tier_name);
+		st.age_ms = (long)((now - slot.heartbeat_at) / 1000);
+		for (auto &db : sh->dbs) {
+			if (db.state == DbState::Free || db.dboid != slot.dboid)
+				continue;
+			TierStalls *entry = nullptr;
+			for (auto &t : db.stalls)
+				if (t.tier_id == slot.tier_id || (!entry && t.tier_id == 0))
+					entry = &t;
+			if (entry) {
+				entry->tier_id = slot.tier_id;
+				entry->count++;
+				entry->last_at = now;
+				entry->last_pid = slot.pid;
+			}
+		}
+	}
+	LWLockRelease(sh->lock);
+
+	for (int i = 0; i < nstalled; i++) {
+		Stalled &st = stalled[i];
+		ereport(WARNING, (errmsg("pg_foreman coordinator %s (pid %d) made no progress for %ld ms; terminating and "
+		                         "replacing it",
+		                         st.name, (int)st.pid, st.age_ms),
+		                  errhint("foreman.stall_timeout is %d ms.", guc_stall_timeout_ms)));
+		kill(st.pid, SIGTERM);
+		// Let the managed entry start a replacement now; keep the old handle
+		// until the old process is gone.
+		Managed *m = find_managed(st.dboid, st.tier_id);
+		if (m && m->handle) {
+			pid_t pid = 0;
+			if (GetBackgroundWorkerPid(m->handle, &pid) == BGWH_STARTED && pid == st.pid) {
+				for (auto &r : retired)
+					if (!r) {
+						r = m->handle;
+						m->handle = nullptr;
+						m->restart_at = 0;
+						break;
+					}
+			}
+		}
+	}
+
+	for (auto &r : retired) {
+		pid_t pid;
+		if (r && GetBackgroundWorkerPid(r, &pid) == BGWH_STOPPED) {
+			pfree(r);
+			r = nullptr;
+		}
+	}
+}
+
 // The soonest moment the launcher has something to do on its own.
 long
 next_timeout_ms(TimestampTz now, TimestampTz next_relist)
 {
 	long timeout = Max(1L, (next_relist - now) / 1000);
+	timeout = Min(timeout, Max(250L, (long)guc_stall_timeout_ms / 4)); // stall supervision
 	for (auto &m : managed)
 		if (m.used && !m.handle && m.restart_at > now)
 			timeout = Min(timeout, Max(1L, (m.restart_at - now) / 1000 + 1));
@@ -374,6 +462,9 @@ launcher_exit(int, Datum)
 	for (auto &m : managed)
 		if (m.used && m.handle)
 			TerminateBackgroundWorker(m.handle);
+	for (auto &r : retired)
+		if (r)
+			TerminateBackgroundWorker(r);
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	if (sh->launcher_pid == MyProcPid) {
 		sh->launcher_pid = 0;
@@ -462,6 +553,8 @@ foreman_launcher_main(Datum)
 		if (foreman::guc_enabled)
 			start_scouts(now);
 		reconcile(now);
+		if (foreman::guc_enabled)
+			supervise(now);
 		long timeout = next_timeout_ms(now, next_relist);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_context);

@@ -34,6 +34,15 @@ struct TierInfo {
 	char name[kNameLen];
 };
 
+// Stalls the launcher saw in a tier, kept beside the tier list (which a
+// rescan rewrites).
+struct TierStalls {
+	int32 tier_id;
+	int64 count;
+	TimestampTz last_at;
+	pid_t last_pid;
+};
+
 struct DatabaseEntry {
 	Oid dboid;
 	DbState state;
@@ -48,6 +57,7 @@ struct DatabaseEntry {
 	TierInfo tiers[kMaxTiersPerDatabase];
 	TimestampTz scouted_at;
 	char failure[128];
+	TierStalls stalls[kMaxTiersPerDatabase];
 };
 
 // States a coordinator reports; spelled for tier_status by coordinator_state_name().
@@ -79,6 +89,7 @@ struct CoordinatorSlot {
 	bool job_has_timeout; // the running job has its own timeout: stall supervision waits for it
 	int64 runs;           // runs finished since start
 	Latch *latch;
+	bool deposed;         // the launcher found it stalled and terminated it: it must run nothing more
 };
 
 struct Shared {
