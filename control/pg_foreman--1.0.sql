@@ -7,6 +7,26 @@
 \echo Use "CREATE EXTENSION pg_foreman" to load this file. \quit
 
 -- ---------------------------------------------------------------------------
+-- Who may use pg_foreman. Roles are cluster-wide and outlive the extension:
+-- created here when missing, never dropped by DROP EXTENSION.
+--   foreman_user:  may schedule and manage its own jobs
+--   foreman_admin: may manage every job and tier, and schedule as a role it
+--                  is a member of
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'foreman_user') THEN
+        CREATE ROLE foreman_user NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'foreman_admin') THEN
+        CREATE ROLE foreman_admin NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('foreman_admin', 'foreman_user', 'MEMBER') THEN
+        GRANT foreman_user TO foreman_admin;
+    END IF;
+END
+$roles$;
+
+-- ---------------------------------------------------------------------------
 -- Tiers: each enabled tier of each database gets one coordinator process.
 
 CREATE TABLE foreman.tier (
@@ -127,9 +147,9 @@ GRANT SELECT ON foreman.job, foreman.job_run TO PUBLIC;
 ALTER TABLE foreman.job ENABLE ROW LEVEL SECURITY;
 ALTER TABLE foreman.job_run ENABLE ROW LEVEL SECURITY;
 CREATE POLICY job_visible ON foreman.job FOR SELECT
-    USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+    USING (pg_catalog.pg_has_role(owner, 'USAGE') OR pg_catalog.pg_has_role('foreman_admin', 'USAGE'));
 CREATE POLICY job_run_visible ON foreman.job_run FOR SELECT
-    USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+    USING (pg_catalog.pg_has_role(owner, 'USAGE') OR pg_catalog.pg_has_role('foreman_admin', 'USAGE'));
 
 -- ---------------------------------------------------------------------------
 -- Waking the launcher and coordinators when tiers or jobs change. The wake is
@@ -166,7 +186,8 @@ CREATE FUNCTION foreman.schedule(
     max_failures   integer     DEFAULT NULL,
     max_catchup    integer     DEFAULT 10,
     retry_backoff_max interval DEFAULT NULL,
-    log_runs       text        DEFAULT 'all')
+    log_runs       text        DEFAULT 'all',
+    owner          regrole     DEFAULT NULL)
 RETURNS bigint
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_schedule';
@@ -256,6 +277,12 @@ RETURNS SETOF record
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_coordinators';
 
+CREATE FUNCTION foreman._tier_stalls(OUT tier_id integer, OUT stalls bigint, OUT last_stall_at timestamptz,
+                                     OUT last_stall_pid integer)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_tier_stalls';
+
 CREATE VIEW foreman.runs WITH (security_invoker = true) AS
 SELECT r.run_id, r.job_id, r.job_name, r.owner::regrole AS owner, t.name AS tier,
        r.status, r.reason, r.attempt, r.scheduled_for, r.started_at, r.finished_at, r.duration,
@@ -290,19 +317,35 @@ SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
                 CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'not running: server is in recovery'
                      WHEN NOT t.enabled THEN 'not running: tier disabled'
                      ELSE 'not running' END) AS state,
-       c.current_job, c.progress, c.job_started_at, c.heartbeat_at,
+       -- another owner's job: neither its name nor its progress is shown
+       CASE WHEN c.current_job_id IS NULL OR EXISTS (SELECT FROM foreman.job j WHERE j.job_id = c.current_job_id)
+            THEN c.current_job ELSE '(another role''s job)' END AS current_job,
+       CASE WHEN c.current_job_id IS NULL OR EXISTS (SELECT FROM foreman.job j WHERE j.job_id = c.current_job_id)
+            THEN c.progress END AS progress,
+       c.job_started_at, c.heartbeat_at,
        pg_catalog.clock_timestamp() - c.heartbeat_at AS heartbeat_age,
        t.tick, t.concurrency, t.enabled, t.default_timeout,
        1179798862::bigint AS lock_classid, t.tier_id::bigint AS lock_objid,
        format('pg_locks: locktype = advisory, classid = 1179798862, objid = %s, objsubid = 2', t.tier_id) AS lock_key,
-       c.runs, c.started_at
+       c.runs, c.started_at,
+       coalesce(st.stalls, 0) AS stalls, st.last_stall_at, st.last_stall_pid
   FROM foreman.tier t
   LEFT JOIN foreman._coordinators() c USING (tier_id)
+  LEFT JOIN foreman._tier_stalls() st USING (tier_id)
  ORDER BY t.tier_id, c.leader DESC NULLS LAST, c.pid;
 COMMENT ON VIEW foreman.tier_status IS 'one row per coordinator (or per tier with none): leader, state, heartbeat, lock key';
 
 GRANT USAGE ON SCHEMA foreman TO PUBLIC;
 GRANT SELECT ON foreman.jobs, foreman.runs, foreman.tier_status TO PUBLIC;
+
+-- The API: jobs for foreman_user, tiers for foreman_admin (the functions
+-- check again, with a clear message, whoever calls them).
+REVOKE ALL ON FUNCTION foreman.schedule, foreman.unschedule, foreman.alter_job, foreman.run_now,
+    foreman.wait_for_run, foreman.next_runs, foreman.create_tier, foreman.alter_tier, foreman.drop_tier
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman.schedule, foreman.unschedule, foreman.alter_job, foreman.run_now,
+    foreman.wait_for_run, foreman.next_runs TO foreman_user;
+GRANT EXECUTE ON FUNCTION foreman.create_tier, foreman.alter_tier, foreman.drop_tier TO foreman_admin;
 
 -- ---- Bounded maintenance (issue 4) ----
 -- Stale expiry and purge in bounded batches (doc/maintenance.md). One batch is

@@ -43,7 +43,7 @@ SELECT status FROM foreman.wait_for_run('after_failure', :'t0');
 SELECT last_status, consecutive_failures FROM foreman.jobs WHERE job_name = 'fails';
 
 -- Jobs run as their owner, never as the superuser the worker connected as.
-CREATE ROLE regress_owner;
+CREATE ROLE regress_owner LOGIN IN ROLE foreman_user;
 GRANT INSERT ON events TO regress_owner;
 GRANT USAGE ON SEQUENCE events_id_seq TO regress_owner;
 SET ROLE regress_owner;

@@ -51,8 +51,8 @@ SELECT count(*) > 0 AS history_kept FROM foreman.runs WHERE job_name = 'two_stat
 SELECT foreman.unschedule('two_statements', if_exists => true);
 
 -- Another role's jobs: not visible, and not to be touched.
-CREATE ROLE regress_alice;
-CREATE ROLE regress_bob;
+CREATE ROLE regress_alice LOGIN IN ROLE foreman_user;
+CREATE ROLE regress_bob LOGIN IN ROLE foreman_user;
 GRANT INSERT ON heartbeat TO regress_alice;
 SET ROLE regress_alice;
 SELECT foreman.schedule('alice_job', '1 hour', $$INSERT INTO heartbeat (job) VALUES ('alice')$$) IS NOT NULL AS scheduled;

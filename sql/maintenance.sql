@@ -138,7 +138,7 @@ SELECT foreman.expire_stale('sessions', '1 hour', filter => 'tenant = ''untermin
 SELECT foreman.expire_stale('sessions', '1 hour', filter => ' -- nothing');
 \echo :LAST_ERROR_SQLSTATE
 -- A role without UPDATE on the table.
-CREATE ROLE regress_maint_reader;
+CREATE ROLE regress_maint_reader LOGIN IN ROLE foreman_user;
 GRANT SELECT ON sessions TO regress_maint_reader;
 SET ROLE regress_maint_reader;
 SELECT foreman.expire_stale('sessions', '1 hour');
@@ -275,6 +275,7 @@ SELECT foreman.schedule_expiry('reader_expiry', 'sessions', '1 hour', schedule =
 RESET ROLE;
 REVOKE UPDATE (status) ON sessions FROM regress_maint_reader;
 SELECT foreman.alter_job('reader_expiry', enabled => true);
+SELECT foreman.run_now('reader_expiry');
 SELECT status, sqlstate, message FROM foreman.wait_for_run('reader_expiry', now() - interval '1 minute');
 SELECT count(*) FILTER (WHERE status = 'active') AS still_active FROM sessions;
 

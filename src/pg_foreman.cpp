@@ -24,6 +24,8 @@ bool guc_enabled = true;
 char *guc_databases = nullptr;
 int guc_stall_timeout_ms = 60000;
 int guc_log_runs = static_cast<int>(LogRuns::Failures);
+int guc_max_jobs_per_role = 1000;
+int guc_min_user_interval_ms = 1000;
 int guc_run_retention_s = 7 * 24 * 3600;
 int guc_max_runs_per_job = 1000;
 
@@ -96,6 +98,14 @@ define_settings()
 	DefineCustomIntVariable("foreman.max_runs_per_job", "How many runs of each job the history keeps.",
 	                        "Older runs are deleted in bounded batches by the job foreman.trim_run_history; 0: no cap.",
 	                        &guc_max_runs_per_job, 1000, 0, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("foreman.max_jobs_per_role", "How many jobs a role that is not foreman_admin may own.",
+	                        "Bounds what one application can put on a tier.", &guc_max_jobs_per_role, 1000, 1,
+	                        INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("foreman.min_user_interval",
+	                        "The shortest period a role that is not foreman_admin may schedule.",
+	                        "Applies to intervals and to cron expressions with a seconds field.",
+	                        &guc_min_user_interval_ms, 1000, 100, INT_MAX, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+	                        nullptr);
 	MarkGUCPrefixReserved("foreman");
 }
 

@@ -2,7 +2,11 @@
 #include "api/catalog.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "utils/syscache.h"
 #include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -11,6 +15,14 @@ extern "C" {
 }
 
 namespace foreman::api {
+
+namespace {
+AclResult
+object_aclcheck_database(Oid role)
+{
+	return pg_database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
+}
+} // namespace
 
 void
 elevation_begin(Elevation *e)
@@ -55,10 +67,65 @@ optional_text_arg(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
+namespace {
+
+bool
+has_privs_of_named_role(Oid role, const char *name)
+{
+	if (superuser_arg(role))
+		return true;
+	Oid target = get_role_oid(name, true);
+	return OidIsValid(target) && has_privs_of_role(role, target);
+}
+
+} // namespace
+
+bool
+is_foreman_user(Oid role)
+{
+	return has_privs_of_named_role(role, "foreman_user");
+}
+
+bool
+is_foreman_admin(Oid role)
+{
+	return has_privs_of_named_role(role, "foreman_admin");
+}
+
+void
+require_foreman_user(Oid role)
+{
+	if (!is_foreman_user(role))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		                errmsg("permission denied to schedule jobs"),
+		                errdetail("Role \"%s\" is not a member of foreman_user.", GetUserNameFromId(role, true)),
+		                errhint("A superuser or foreman_admin can GRANT foreman_user TO the role.")));
+}
+
 bool
 may_manage(Oid caller, Oid owner)
 {
-	return has_privs_of_role(caller, owner);
+	return has_privs_of_role(caller, owner) || is_foreman_admin(caller);
+}
+
+const char *
+owner_problem(Oid owner)
+{
+	HeapTuple tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
+	if (!HeapTupleIsValid(tuple))
+		return "the role that owns the job no longer exists";
+	Form_pg_authid role = (Form_pg_authid)GETSTRUCT(tuple);
+	char *name = pstrdup(NameStr(role->rolname));
+	bool can_login = role->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!can_login)
+		return psprintf("role \"%s\" that owns the job may not log in", name);
+	if (!is_foreman_user(owner))
+		return psprintf("role \"%s\" that owns the job is not a member of foreman_user", name);
+	if (object_aclcheck_database(owner) != ACLCHECK_OK)
+		return psprintf("role \"%s\" that owns the job may not connect to database \"%s\"", name,
+		                get_database_name(MyDatabaseId));
+	return nullptr;
 }
 
 JobRef

@@ -47,7 +47,21 @@ JobRef find_job(const char *name, Oid caller);
 // The tier of that name; raises 42704 (with the tiers there are as a hint).
 int32 find_tier(const char *name, int32 *concurrency);
 
-// True when `caller` may manage jobs owned by `owner`.
+// True when `caller` may manage jobs owned by `owner`: it has the owner's
+// privileges, or is foreman_admin (superusers are both).
 bool may_manage(Oid caller, Oid owner);
+
+// Membership in pg_foreman's roles (by privileges, as pg_has_role USAGE);
+// superusers count as both.
+bool is_foreman_user(Oid role);
+bool is_foreman_admin(Oid role);
+
+// Raises 42501 unless role may schedule jobs (foreman_user).
+void require_foreman_user(Oid role);
+
+// Why `owner` cannot own and run jobs now, or nullptr: dropped, no LOGIN, not
+// foreman_user, or no CONNECT on this database. Checked when a job is
+// scheduled and (by the coordinator, in SQL) before every run.
+const char *owner_problem(Oid owner);
 
 } // namespace foreman::api

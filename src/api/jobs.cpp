@@ -7,6 +7,7 @@
 #include "api/hooks.hpp"
 #include "pg/guard.hpp"
 #include "pg/schedule_pg.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -18,6 +19,7 @@ extern "C" {
 #include "parser/parser.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -162,6 +164,49 @@ validate(JobSpec *spec, Resolved *out)
 		                errhint("Use 'skip' or 'queue', or a parallel tier.")));
 }
 
+// Per-role bounds for roles that are not foreman_admin: a shortest period
+// and a number of jobs, so one application cannot saturate a tier.
+void
+check_role_limits(Oid caller, Oid owner, const Resolved &r, const char *job_name)
+{
+	if (is_foreman_admin(caller))
+		return;
+	int64 min_us = (int64)guc_min_user_interval_ms * 1000;
+	if (r.parsed.typical_period_us > 0 && r.parsed.typical_period_us < min_us)
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		                errmsg("schedule fires more often than foreman.min_user_interval allows"),
+		                errdetail("Its period is %lld ms; the shortest allowed is %d ms.",
+		                          (long long)(r.parsed.typical_period_us / 1000), guc_min_user_interval_ms),
+		                errhint("A member of foreman_admin may schedule shorter periods.")));
+	Oid types[2] = {OIDOID, TEXTOID};
+	Datum values[2] = {ObjectIdGetDatum(owner), CStringGetTextDatum(job_name)};
+	spi_exec("SELECT count(*) FROM foreman.job WHERE owner = $1 AND job_name <> $2", 2, types, values, nullptr, true);
+	bool isnull;
+	int64 jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (jobs >= guc_max_jobs_per_role)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+		                errmsg("role \"%s\" already owns %lld jobs", GetUserNameFromId(owner, false), (long long)jobs),
+		                errdetail("foreman.max_jobs_per_role is %d.", guc_max_jobs_per_role),
+		                errhint("Unschedule jobs that are no longer needed, or ask a superuser to raise the limit.")));
+}
+
+// The role a new job will belong to: the caller, or (owner => ...) a role a
+// foreman_admin is a member of. The owner must be able to run jobs.
+Oid
+job_owner(FunctionCallInfo fcinfo, int owner_arg, Oid caller)
+{
+	Oid owner = caller;
+	if (PG_NARGS() > owner_arg && !PG_ARGISNULL(owner_arg))
+		owner = PG_GETARG_OID(owner_arg);
+	if (owner != caller && !(is_foreman_admin(caller) && is_member_of_role(caller, owner)))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+		                errmsg("permission denied to schedule jobs as role \"%s\"", GetUserNameFromId(owner, true)),
+		                errhint("Only a member of foreman_admin may schedule as another role, and only as one it is a member of.")));
+	if (const char *problem = owner_problem(owner))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("cannot schedule a job: %s", problem)));
+	return owner;
+}
+
 // The first fire time after now for a spec anchored at `anchor`.
 bool
 first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 phase_us, TimestampTz now,
@@ -190,7 +235,8 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	if (r.jitter_us > 0)
 		phase_us = (int64)(pg_prng_uint64(&pg_global_prng_state) % (uint64)r.jitter_us);
 
-	// Same schedule as stored? Then keep where the job stands on it.
+	// Same schedule as stored? Then keep its anchor and jitter phase, also
+	// across a pause: the next run is the first grid point after now anyway.
 	if (job_id != 0) {
 		Oid types[6] = {INT8OID, TEXTOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 		Datum values[6] = {Int64GetDatum(job_id), CStringGetTextDatum(spec->schedule), INTERVAL_DATUM(spec->jitter),
@@ -203,7 +249,7 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 		uint64 n = spi_exec("SELECT anchor_at, (extract(epoch FROM phase) * 1000000)::int8 FROM foreman.job"
 		                    " WHERE job_id = $1 AND schedule = $2 AND jitter = $3"
 		                    "   AND time_zone IS NOT DISTINCT FROM $4 AND start_at IS NOT DISTINCT FROM $5"
-		                    "   AND end_at IS NOT DISTINCT FROM $6 AND enabled",
+		                    "   AND end_at IS NOT DISTINCT FROM $6",
 		                    6, types, values, nulls, true);
 		if (n == 1) {
 			bool isnull;
@@ -446,6 +492,8 @@ using namespace foreman::api;
 FOREMAN_FUNCTION(foreman_schedule)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
+	Oid owner = job_owner(fcinfo, 19, caller);
 	JobSpec spec{};
 	spec.job_name = required_text_arg(fcinfo, 0, "job_name");
 	spec.schedule = required_text_arg(fcinfo, 1, "schedule");
@@ -456,15 +504,16 @@ FOREMAN_FUNCTION(foreman_schedule)
 	elevation_begin(&e);
 	Resolved r;
 	validate(&spec, &r);
+	check_role_limits(caller, owner, r, spec.job_name);
 	Oid types[2] = {OIDOID, TEXTOID};
-	Datum values[2] = {ObjectIdGetDatum(caller), CStringGetTextDatum(spec.job_name)};
+	Datum values[2] = {ObjectIdGetDatum(owner), CStringGetTextDatum(spec.job_name)};
 	int64 existing = 0;
 	if (spi_exec("SELECT job_id FROM foreman.job WHERE owner = $1 AND job_name = $2 FOR UPDATE", 2, types, values,
 	             nullptr, false) == 1) {
 		bool isnull;
 		existing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	int64 job_id = write_job(existing, caller, &spec, r);
+	int64 job_id = write_job(existing, owner, &spec, r);
 	elevation_end(&e);
 	PG_RETURN_INT64(job_id);
 }
@@ -472,6 +521,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 FOREMAN_FUNCTION(foreman_alter_job)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 
 	Elevation e;
@@ -486,6 +536,7 @@ FOREMAN_FUNCTION(foreman_alter_job)
 	apply_settings(fcinfo, 3, &spec, true);
 	Resolved r;
 	validate(&spec, &r);
+	check_role_limits(caller, job.owner, r, spec.job_name);
 	write_job(job.job_id, job.owner, &spec, r);
 	if (job.tier_id != r.tier_id)
 		wake_tier_at_commit(job.tier_id);
@@ -496,6 +547,7 @@ FOREMAN_FUNCTION(foreman_alter_job)
 FOREMAN_FUNCTION(foreman_unschedule)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 	bool if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 
@@ -520,6 +572,7 @@ FOREMAN_FUNCTION(foreman_unschedule)
 FOREMAN_FUNCTION(foreman_run_now)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 
 	Elevation e;
@@ -541,6 +594,7 @@ FOREMAN_FUNCTION(foreman_run_now)
 FOREMAN_FUNCTION(foreman_wait_for_run)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 	TimestampTz after = PG_ARGISNULL(1) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(1);
 	int64 timeout_us = 30 * USECS_PER_SEC;
@@ -594,6 +648,7 @@ FOREMAN_FUNCTION(foreman_wait_for_run)
 FOREMAN_FUNCTION(foreman_next_runs)
 {
 	Oid caller = GetUserId();
+	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 	int32 n = PG_GETARG_INT32(1);
 	if (n < 0 || n > 1000)

@@ -20,9 +20,9 @@ namespace {
 void
 require_tier_admin(const char *action)
 {
-	if (!superuser())
+	if (!is_foreman_admin(GetUserId()))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
-		                errhint("Tiers are changed by superusers.")));
+		                errhint("Tiers are changed by members of foreman_admin and superusers.")));
 }
 
 void

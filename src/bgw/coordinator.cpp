@@ -280,6 +280,14 @@ plan_job(const DueJob &job, TimestampTz now)
 		plan.scheduled_for = d.fire_time;
 		plan.has_next = d.has_next;
 		plan.next_run_at = d.next;
+		if (d.folded > 0)
+			record_skipped(job, d.folded_from, job.policy.coalesce ? "coalesced" : "catch-up limit",
+			               psprintf("%lld fire times from %s to %s %s", (long long)d.folded,
+			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to),
+			                        !d.run ? "were decided with the one after them"
+			                        : job.policy.coalesce ? "ran once, as the run for the latest one"
+			                                              : "were more than max_catchup behind"),
+			               false, false, 0, false);
 		if (!d.run) {
 			char *message = psprintf(strcmp(d.reason, "overlap") == 0
 			                             ? "the fire time fell while the previous run was going"
@@ -288,13 +296,6 @@ plan_job(const DueJob &job, TimestampTz now)
 			plan.run = false;
 			return plan;
 		}
-		if (d.folded > 0)
-			record_skipped(job, d.folded_from, job.policy.coalesce ? "coalesced" : "catch-up limit",
-			               psprintf("%lld fire times from %s to %s %s", (long long)d.folded,
-			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to),
-			                        job.policy.coalesce ? "ran once, as the run for the latest one"
-			                                            : "were more than max_catchup behind"),
-			               false, false, 0, false);
 		return plan;
 	}
 	// run_now: respects overlap, as a scheduled fire time would.
@@ -328,10 +329,13 @@ run_job(const DueJob &job)
 
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
-	if (!job.owner_exists) {
+	// Checked at every run: the owner may have been dropped, lost LOGIN,
+	// foreman_user or CONNECT since the job was scheduled. Then the run fails
+	// and the job is disabled; it never runs with more rights than its owner.
+	if (job.owner_problem) {
 		memset(&outcome, 0, sizeof outcome);
-		outcome.sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
-		outcome.message = pstrdup("the role that owns the job no longer exists");
+		outcome.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+		outcome.message = pstrdup(job.owner_problem);
 	} else {
 		publish(CoordState::Running, &job, now);
 		pgstat_report_activity(STATE_RUNNING, job.command);
@@ -376,8 +380,8 @@ run_job(const DueJob &job)
 	// session's advisory locks are released below cannot mark it crashed.
 	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
 	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
-	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row, has_retry, retry_at,
-	           plan.attempt + 1);
+	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row,
+	           has_retry && !job.owner_problem, retry_at, plan.attempt + 1, job.owner_problem);
 	session_reset();
 	if (!try_leadership())
 		is_leader = false;

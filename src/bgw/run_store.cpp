@@ -20,7 +20,7 @@ namespace {
 struct Statement {
 	const char *sql;
 	int nargs;
-	Oid argtypes[10];
+	Oid argtypes[12];
 	SPIPlanPtr plan;
 };
 
@@ -34,7 +34,15 @@ Statement tier_state_stmt = {
 	1, {INT4OID}, nullptr};
 
 Statement load_due_stmt = {
-	"SELECT j.job_id, j.revision, j.job_name, j.owner, a.oid IS NOT NULL, coalesce(a.rolsuper, false),"
+	"SELECT j.job_id, j.revision, j.job_name, j.owner,"
+	"       CASE WHEN a.oid IS NULL THEN 'the role that owns the job no longer exists'"
+	"            WHEN NOT a.rolcanlogin THEN format('role \"%s\" that owns the job may not log in', a.rolname)"
+	"            WHEN NOT a.rolsuper AND NOT pg_has_role(a.oid, 'foreman_user', 'USAGE')"
+	"            THEN format('role \"%s\" that owns the job is not a member of foreman_user', a.rolname)"
+	"            WHEN NOT has_database_privilege(a.oid, current_database(), 'CONNECT')"
+	"            THEN format('role \"%s\" that owns the job may not connect to database \"%s\"',"
+	"                        a.rolname, current_database())"
+	"       END, coalesce(a.rolsuper, false),"
 	"       j.command, j.next_run_at, j.run_requested_at,"
 	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8,"
 	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"
@@ -89,9 +97,10 @@ Statement skip_stmt = {
 	"                                   WHEN $2 IN ('failed', 'timed_out') THEN j.consecutive_failures + 1" \
 	"                                   ELSE j.consecutive_failures END,"                                    \
 	"       retry_at = $8, retry_attempt = $9,"                                                              \
-	"       enabled = j.enabled AND NOT (" DISABLES "),"                                                    \
-	"       next_run_at = CASE WHEN " DISABLES " THEN NULL ELSE j.next_run_at END,"                         \
-	"       disabled_reason = CASE WHEN " DISABLES                                                           \
+	"       enabled = j.enabled AND $10::text IS NULL AND NOT (" DISABLES "),"                               \
+	"       next_run_at = CASE WHEN $10::text IS NOT NULL OR " DISABLES " THEN NULL ELSE j.next_run_at END,"  \
+	"       disabled_reason = CASE WHEN $10::text IS NOT NULL THEN $10"                                       \
+	"            WHEN " DISABLES                                                                              \
 	"            THEN format('disabled after %s consecutive failures; last: %s', j.consecutive_failures + 1, $6)" \
 	"            ELSE j.disabled_reason END"                                                                 \
 	"  FROM r WHERE j.job_id = r.job_id"
@@ -104,12 +113,12 @@ Statement finish_run_stmt = {
 	"         sqlstate = $5, message = $6, batches = $7"
 	"   WHERE run_id = $1"
 	"  RETURNING job_id) " FINISH_JOB_UPDATE,
-	9, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+	10, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID}, nullptr};
 
 // The same for a job whose log_runs does not keep this run's row.
 Statement finish_discard_stmt = {
 	"WITH r AS (DELETE FROM foreman.job_run WHERE run_id = $1 RETURNING job_id) " FINISH_JOB_UPDATE,
-	9, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+	10, {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID}, nullptr};
 
 // @reboot jobs are due when their tier's coordinator starts leading.
 Statement reboot_stmt = {
@@ -261,7 +270,7 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 		job->revision = DatumGetInt64(column(row, 2, &isnull));
 		job->job_name = text_column(row, 3);
 		job->owner = DatumGetObjectId(column(row, 4, &isnull));
-		job->owner_exists = DatumGetBool(column(row, 5, &isnull));
+		job->owner_problem = text_column(row, 5);
 		job->owner_is_superuser = DatumGetBool(column(row, 6, &isnull));
 		job->command = text_column(row, 7);
 		Datum d = column(row, 8, &isnull);
@@ -330,10 +339,10 @@ begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_
 void
 finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
            const char *sqlstate, const char *message, bool keep_row, bool has_retry, TimestampTz retry_at,
-           int32 retry_attempt)
+           int32 retry_attempt, const char *disable_reason)
 {
-	char nulls[10] = "         ";
-	Datum values[9];
+	char nulls[11] = "          ";
+	Datum values[10];
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = Int64GetDatum((int64)rows);
@@ -347,6 +356,7 @@ finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const c
 	if (!has_retry)
 		nulls[7] = 'n';
 	values[8] = Int32GetDatum(has_retry ? retry_attempt : 0);
+	values[9] = text_or_null(disable_reason, &nulls[9]);
 	execute(keep_row ? finish_run_stmt : finish_discard_stmt, values, nulls, false);
 }
 

@@ -18,7 +18,7 @@ struct DueJob {
 	int64 revision;
 	char *job_name;
 	Oid owner;
-	bool owner_exists;
+	char *owner_problem; // why the owner may not run it now, or NULL
 	bool owner_is_superuser;
 	char *command;
 	bool has_next_run;
@@ -68,9 +68,10 @@ int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool 
 // Records a finished run and the job's last outcome, pending retry and
 // failure count (disabling it after max_failures). batches < 0: not a
 // batched job. keep_row false: the job's log_runs does not keep this run.
+// disable_reason: disable the job with that reason (its owner may not run it).
 void finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
                 const char *sqlstate, const char *message, bool keep_row, bool has_retry, TimestampTz retry_at,
-                int32 retry_attempt);
+                int32 retry_attempt, const char *disable_reason);
 
 // Records a fire time that is not run (reason: misfire, overlap, coalesced,
 // catch-up limit); when advance, moves the job to next_run_at. Returns the

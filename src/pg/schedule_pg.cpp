@@ -62,7 +62,7 @@ ParsedSchedule
 parse_schedule(const char *text, const char *time_zone)
 {
 	pg_tz *tz = lookup_time_zone(time_zone);
-	ParsedSchedule result{"interval", 0, "slow"};
+	ParsedSchedule result{"interval", 0, "slow", 0};
 
 	// Not an interval: cron or a keyword, read by the core.
 	bool read = cpp_guard("schedule", [&]() {
@@ -71,6 +71,7 @@ parse_schedule(const char *text, const char *time_zone)
 			return false;
 		result.kind = core::schedule_kind_name(parsed->kind);
 		result.default_tier = core::default_tier(*parsed, PgTimeZone(tz));
+		result.typical_period_us = core::typical_period(*parsed, PgTimeZone(tz));
 		return true;
 	});
 	if (read)
@@ -100,6 +101,7 @@ parse_schedule(const char *text, const char *time_zone)
 	cpp_guard("schedule", [&]() {
 		core::Schedule schedule = core::interval_schedule(period);
 		result.period_us = schedule.period;
+		result.typical_period_us = schedule.period;
 		result.default_tier = core::default_tier(schedule, core::UtcZone());
 	});
 	return result;

@@ -11,6 +11,8 @@ extern int guc_stall_timeout_ms;  // foreman.stall_timeout
 extern int guc_log_runs;          // foreman.log_runs (LogRuns): which runs go to the server log
 extern int guc_run_retention_s;   // foreman.run_retention: run history kept (0: forever)
 extern int guc_max_runs_per_job;  // foreman.max_runs_per_job: runs kept per job (0: no cap)
+extern int guc_max_jobs_per_role; // foreman.max_jobs_per_role: jobs a non-admin role may own
+extern int guc_min_user_interval_ms; // foreman.min_user_interval: shortest period for non-admin roles
 
 void define_settings();
 
