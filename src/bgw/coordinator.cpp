@@ -280,14 +280,20 @@ plan_job(const DueJob &job, TimestampTz now)
 		plan.scheduled_for = d.fire_time;
 		plan.has_next = d.has_next;
 		plan.next_run_at = d.next;
-		if (d.folded > 0)
-			record_skipped(job, d.folded_from, job.policy.coalesce ? "coalesced" : "catch-up limit",
+		// Fire times folded into this decision: one row for them all, with
+		// the decision's own reason when it is a skip.
+		if (d.folded > 0) {
+			const char *why = !d.run ? (strcmp(d.reason, "overlap") == 0
+			                                ? "fell while the previous run was going"
+			                                : "would have started later than misfire_grace after their fire times")
+			                  : job.policy.coalesce ? "ran once, as the run for the latest one"
+			                                        : "were more than max_catchup behind";
+			record_skipped(job, d.folded_from,
+			               !d.run ? d.reason : job.policy.coalesce ? "coalesced" : "catch-up limit",
 			               psprintf("%lld fire times from %s to %s %s", (long long)d.folded,
-			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to),
-			                        !d.run ? "were decided with the one after them"
-			                        : job.policy.coalesce ? "ran once, as the run for the latest one"
-			                                              : "were more than max_catchup behind"),
+			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to), why),
 			               false, false, 0, false);
+		}
 		if (!d.run) {
 			char *message = psprintf(strcmp(d.reason, "overlap") == 0
 			                             ? "the fire time fell while the previous run was going"
