@@ -78,6 +78,7 @@ bench: build-install
 	@bash test/bench/run.sh
 
 fuzz: deps
+	@bash scripts/deps.sh fuzz
 	@bash scripts/fuzz.sh
 
 clean-project:
