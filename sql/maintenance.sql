@@ -83,6 +83,21 @@ SELECT foreman.expire_stale('tickets', '1 day', status_column => 'state', timest
                             terminal_statuses => '{closed,completed}', set_status => 'expired') AS expired;
 SELECT ref, state FROM tickets ORDER BY ref;
 
+-- A partitioned table (its key includes the partition key).
+CREATE TABLE part_events (id bigint, status text NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (id, at))
+    PARTITION BY RANGE (at);
+CREATE TABLE part_events_old PARTITION OF part_events FOR VALUES FROM ('2000-01-01') TO ('2020-01-01');
+CREATE TABLE part_events_new PARTITION OF part_events FOR VALUES FROM ('2020-01-01') TO (MAXVALUE);
+INSERT INTO part_events SELECT i, 'open', CASE WHEN i <= 3 THEN timestamptz '2019-06-01' ELSE now() - interval '2 days' END
+  FROM generate_series(1, 6) i;
+INSERT INTO part_events VALUES (7, 'open', now());
+SELECT foreman.expire_stale('part_events', '1 day', timestamp_column => 'at', batch_size => 4) AS first,
+       foreman.expire_stale('part_events', '1 day', timestamp_column => 'at', batch_size => 4) AS second;
+SELECT tableoid::regclass AS partition, status, count(*) FROM part_events GROUP BY 1, 2 ORDER BY 1, 2;
+-- Index advice for a partitioned table: not CONCURRENTLY, which PostgreSQL cannot do there.
+SELECT foreman.schedule_expiry('expire_part_events', 'part_events', '1 day', timestamp_column => 'at', enabled => false) > 0 AS scheduled;
+SELECT foreman.unschedule('expire_part_events');
+
 -- Bad input: a clear error with a SQLSTATE, and nothing changes.
 CALL reset_sessions();
 SELECT count(*) FILTER (WHERE status = 'active') AS active_before FROM sessions;

@@ -501,8 +501,8 @@ enum_has_label(Oid type, const char *label)
 // The statements, by the core, copied into palloc'd memory. `terminal` are the
 // effective terminal statuses (with set_status), already valid for the type.
 void
-build_statements(const Spec &spec, const char *schema, const char *relname, char **keys, int nkeys,
-                 char **terminal, int nterminal, Prepared *out)
+build_statements(const Spec &spec, const char *schema, const char *relname, bool partitioned, char **keys,
+                 int nkeys, char **terminal, int nterminal, Prepared *out)
 {
 	pg::cpp_guard("maintenance", [&]() {
 		core::BatchTarget target;
@@ -518,12 +518,12 @@ build_statements(const Spec &spec, const char *schema, const char *relname, char
 			core::ExpiryPlan plan(target, spec.status_column, is_keyword);
 			std::vector<std::string> statuses(terminal, terminal + nterminal);
 			batch = plan.batch_sql();
-			advice = plan.index_advice(statuses);
+			advice = plan.index_advice(statuses, !partitioned);
 			predicate = plan.terminal_predicate(statuses);
 		} else {
 			core::PurgePlan plan(target, is_keyword);
 			batch = plan.batch_sql();
-			advice = plan.index_advice();
+			advice = plan.index_advice(!partitioned);
 			predicate = "true";
 		}
 		std::string check = spec.filter ? core::filter_check_sql(schema, relname, spec.filter, is_keyword) : "";
@@ -587,7 +587,8 @@ prepare(const Spec &spec, Prepared *out)
 		terminal[nterminal++] = const_cast<char *>(spec.set_status);
 	}
 
-	build_statements(spec, schema, out->relname, keys, nkeys, terminal, nterminal, out);
+	build_statements(spec, schema, out->relname, rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE, keys, nkeys,
+	                 terminal, nterminal, out);
 	if (spec.filter)
 		check_filter(spec.filter, out->filter_check_sql);
 

@@ -13,9 +13,9 @@ namespace {
 
 // A CREATE INDEX statement; PostgreSQL picks the index name.
 std::string
-create_index(const std::string &table, const std::string &column)
+create_index(const std::string &table, const std::string &column, bool concurrently)
 {
-	return fmt::format("CREATE INDEX CONCURRENTLY ON {} ({})", table, column);
+	return fmt::format("CREATE INDEX {}ON {} ({})", concurrently ? "CONCURRENTLY " : "", table, column);
 }
 
 } // namespace
@@ -139,9 +139,9 @@ ExpiryPlan::terminal_predicate(const std::vector<std::string> &terminal) const
 }
 
 std::string
-ExpiryPlan::index_advice(const std::vector<std::string> &terminal) const
+ExpiryPlan::index_advice(const std::vector<std::string> &terminal, bool concurrently) const
 {
-	return create_index(parts_.table, parts_.timestamp) + " WHERE " + terminal_predicate(terminal);
+	return create_index(parts_.table, parts_.timestamp, concurrently) + " WHERE " + terminal_predicate(terminal);
 }
 
 PurgePlan::PurgePlan(const BatchTarget &target, KeywordCheck is_keyword) : parts_(BatchParts::of(target, is_keyword))
@@ -158,9 +158,9 @@ PurgePlan::batch_sql() const
 }
 
 std::string
-PurgePlan::index_advice() const
+PurgePlan::index_advice(bool concurrently) const
 {
-	return create_index(parts_.table, parts_.timestamp);
+	return create_index(parts_.table, parts_.timestamp, concurrently);
 }
 
 std::string

@@ -84,8 +84,9 @@ public:
 	std::string terminal_predicate(const std::vector<std::string> &terminal) const;
 
 	// The CREATE INDEX that serves the stale predicate: the timestamp column,
-	// partial on the non-terminal statuses.
-	std::string index_advice(const std::vector<std::string> &terminal) const;
+	// partial on the non-terminal statuses. CONCURRENTLY unless the table is
+	// partitioned (PostgreSQL cannot build those concurrently).
+	std::string index_advice(const std::vector<std::string> &terminal, bool concurrently = true) const;
 
 private:
 	BatchParts parts_;
@@ -101,7 +102,7 @@ public:
 	std::string batch_sql() const;
 
 	// The CREATE INDEX that serves the purge: the timestamp column.
-	std::string index_advice() const;
+	std::string index_advice(bool concurrently = true) const;
 
 private:
 	BatchParts parts_;

@@ -153,6 +153,9 @@ TEST(ExpiryPlan, IndexAdviceIsPartialOnTheNonTerminalStatuses)
 	          "CREATE INDEX CONCURRENTLY ON public.sessions (created_at)"
 	          " WHERE status NOT IN ('completed', 'it''s done', 'stale_expired')");
 	EXPECT_EQ(plan.terminal_predicate({}), "status IS NOT NULL");
+	// A partitioned table cannot be indexed concurrently.
+	EXPECT_EQ(plan.index_advice({"done"}, false),
+	          "CREATE INDEX ON public.sessions (created_at) WHERE status NOT IN ('done')");
 }
 
 TEST(PurgePlan, OneBatchIsTheBoundedLimitSubqueryDelete)
@@ -162,6 +165,7 @@ TEST(PurgePlan, OneBatchIsTheBoundedLimitSubqueryDelete)
 	                            " WHERE created_at < pg_catalog.now() - $1"
 	                            " ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)");
 	EXPECT_EQ(plan.index_advice(), "CREATE INDEX CONCURRENTLY ON public.sessions (created_at)");
+	EXPECT_EQ(plan.index_advice(false), "CREATE INDEX ON public.sessions (created_at)");
 }
 
 TEST(PurgePlan, MultiColumnKeyAndFilter)
