@@ -67,12 +67,6 @@ struct Resolved {
 	int64 jitter_us;
 };
 
-Interval
-interval_arg(FunctionCallInfo fcinfo, int n)
-{
-	return *PG_GETARG_INTERVAL_P(n);
-}
-
 bool
 interval_is_zero(const Interval &i)
 {
@@ -401,87 +395,75 @@ load_spec(int64 job_id, JobSpec *spec)
 	MemoryContextSwitchTo(spi);
 }
 
-// Arguments 3.. of schedule() and 1.. of alter_job() share their order:
-// tier, timeout, jitter, misfire_grace, coalesce, overlap, retries,
+// A spec with schedule()'s defaults, before its arguments are applied.
+JobSpec
+default_spec()
+{
+	JobSpec spec{};
+	spec.coalesce = true;
+	spec.overlap = pstrdup("skip");
+	spec.retry_backoff.time = 10 * USECS_PER_SEC;
+	spec.enabled = true;
+	spec.max_catchup = 10;
+	spec.log_runs = pstrdup("all");
+	return spec;
+}
+
+// Arguments 3.. of schedule() and alter_job() share their order: tier,
+// timeout, jitter, misfire_grace, coalesce_runs, overlap, retries,
 // retry_backoff, enabled, start_at, end_at, time_zone, max_failures,
-// max_catchup, retry_backoff_max, log_runs.
-// For alter_job (only_given), a NULL argument leaves the setting alone.
+// max_catchup, retry_backoff_max, log_runs. A NULL argument leaves the
+// setting as it is (for schedule(): its default).
 void
-apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec, bool only_given)
+apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 {
 	auto given = [&](int i) { return !PG_ARGISNULL(first + i); };
+	auto text_arg = [&](int i) { return text_to_cstring(PG_GETARG_TEXT_PP(first + i)); };
+	auto interval_arg = [&](int i) { return *PG_GETARG_INTERVAL_P(first + i); };
 	if (given(0))
-		spec->tier = text_to_cstring(PG_GETARG_TEXT_PP(first));
-	else if (!only_given)
-		spec->tier = nullptr;
+		spec->tier = text_arg(0);
 	if (given(1)) {
 		spec->has_timeout = true;
-		spec->timeout = interval_arg(fcinfo, first + 1);
-	} else if (!only_given)
-		spec->has_timeout = false;
+		spec->timeout = interval_arg(1);
+	}
 	if (given(2))
-		spec->jitter = interval_arg(fcinfo, first + 2);
-	else if (!only_given)
-		spec->jitter = Interval{};
+		spec->jitter = interval_arg(2);
 	if (given(3)) {
 		spec->has_misfire_grace = true;
-		spec->misfire_grace = interval_arg(fcinfo, first + 3);
-	} else if (!only_given)
-		spec->has_misfire_grace = false;
+		spec->misfire_grace = interval_arg(3);
+	}
 	if (given(4))
 		spec->coalesce = PG_GETARG_BOOL(first + 4);
-	else if (!only_given)
-		spec->coalesce = true;
 	if (given(5))
-		spec->overlap = text_to_cstring(PG_GETARG_TEXT_PP(first + 5));
-	else if (!only_given)
-		spec->overlap = pstrdup("skip");
+		spec->overlap = text_arg(5);
 	if (given(6))
 		spec->retries = PG_GETARG_INT32(first + 6);
-	else if (!only_given)
-		spec->retries = 0;
 	if (given(7))
-		spec->retry_backoff = interval_arg(fcinfo, first + 7);
-	else if (!only_given) {
-		spec->retry_backoff = Interval{};
-		spec->retry_backoff.time = 10 * USECS_PER_SEC;
-	}
+		spec->retry_backoff = interval_arg(7);
 	if (given(8))
 		spec->enabled = PG_GETARG_BOOL(first + 8);
-	else if (!only_given)
-		spec->enabled = true;
 	if (given(9)) {
 		spec->has_start_at = true;
 		spec->start_at = PG_GETARG_TIMESTAMPTZ(first + 9);
-	} else if (!only_given)
-		spec->has_start_at = false;
+	}
 	if (given(10)) {
 		spec->has_end_at = true;
 		spec->end_at = PG_GETARG_TIMESTAMPTZ(first + 10);
-	} else if (!only_given)
-		spec->has_end_at = false;
+	}
 	if (given(11))
-		spec->time_zone = text_to_cstring(PG_GETARG_TEXT_PP(first + 11));
-	else if (!only_given)
-		spec->time_zone = nullptr;
+		spec->time_zone = text_arg(11);
 	if (given(12)) {
 		spec->has_max_failures = true;
 		spec->max_failures = PG_GETARG_INT32(first + 12);
-	} else if (!only_given)
-		spec->has_max_failures = false;
+	}
 	if (given(13))
 		spec->max_catchup = PG_GETARG_INT32(first + 13);
-	else if (!only_given)
-		spec->max_catchup = 10;
 	if (given(14)) {
 		spec->has_retry_backoff_max = true;
-		spec->retry_backoff_max = interval_arg(fcinfo, first + 14);
-	} else if (!only_given)
-		spec->has_retry_backoff_max = false;
+		spec->retry_backoff_max = interval_arg(14);
+	}
 	if (given(15))
-		spec->log_runs = text_to_cstring(PG_GETARG_TEXT_PP(first + 15));
-	else if (!only_given)
-		spec->log_runs = pstrdup("all");
+		spec->log_runs = text_arg(15);
 }
 
 } // namespace
@@ -494,11 +476,11 @@ FOREMAN_FUNCTION(foreman_schedule)
 	Oid caller = GetUserId();
 	require_foreman_user(caller);
 	Oid owner = job_owner(fcinfo, 19, caller);
-	JobSpec spec{};
+	JobSpec spec = default_spec();
 	spec.job_name = required_text_arg(fcinfo, 0, "job_name");
 	spec.schedule = required_text_arg(fcinfo, 1, "schedule");
 	spec.command = required_text_arg(fcinfo, 2, "command");
-	apply_settings(fcinfo, 3, &spec, false);
+	apply_settings(fcinfo, 3, &spec);
 
 	Elevation e;
 	elevation_begin(&e);
@@ -533,7 +515,7 @@ FOREMAN_FUNCTION(foreman_alter_job)
 		spec.schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(2))
 		spec.command = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	apply_settings(fcinfo, 3, &spec, true);
+	apply_settings(fcinfo, 3, &spec);
 	Resolved r;
 	validate(&spec, &r);
 	check_role_limits(caller, job.owner, r, spec.job_name);
