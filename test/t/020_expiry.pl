@@ -11,6 +11,9 @@
 #     the run is marked crashed, every batch committed before the kill stays,
 #     and the next run goes on where it stopped: all stale rows end expired,
 #     each exactly once.
+#  3. The built-in job foreman.trim_run_history, run by the slow coordinator
+#     as the superuser who created the extension, applies
+#     foreman.max_runs_per_job from the server's configuration.
 use strict;
 use warnings;
 
@@ -182,6 +185,20 @@ is( query($node, q{
 		       || count(*) FILTER (WHERE expirations <> CASE WHEN status = 'stale_expired' THEN 1 ELSE 0 END)
 		  FROM queue_b}),
 	'100000 0', 'all 100,000 expired, each exactly once; nothing else touched');
+
+# ---------------------------------------------------------------------------
+# 3. Bounded history by the built-in job.
+
+is( query($node, q{SELECT job_id || ' ' || kind || ' ' || tier || ' ' || owner FROM foreman.jobs
+                    WHERE job_name = 'foreman.trim_run_history'}),
+	'-1 purge slow ' . query($node, 'SELECT current_user'), 'the built-in job is there, in tier slow');
+is(query($node, q{SELECT count(*) FROM foreman.runs WHERE job_name = 'expire_b'}), 2, 'expire_b has two runs');
+query($node, q{ALTER SYSTEM SET foreman.max_runs_per_job = 1; SELECT pg_reload_conf();});
+query($node, q{SELECT foreman.alter_job('foreman.trim_run_history', schedule => '1 second')});
+ok( wait_until($node, q{SELECT string_agg(status, ',') FROM foreman.runs WHERE job_name = 'expire_b'}, 20,
+		expected => 'succeeded'),
+	'the built-in job trimmed expire_b to its newest run');
+query($node, q{SELECT foreman.alter_job('foreman.trim_run_history', schedule => '1 minute')});
 
 $node->stop;
 done_testing();
