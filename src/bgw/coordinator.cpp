@@ -9,6 +9,7 @@
 // set that latch at commit.
 #include "bgw/coordinator.hpp"
 #include "bgw/command.hpp"
+#include "bgw/job_runner.hpp"
 #include "bgw/launcher.hpp"
 #include "bgw/run_store.hpp"
 #include "bgw/session.hpp"
@@ -48,48 +49,12 @@ constexpr long kFollowerPollMs = 500;      // a follower retries the lock this o
 constexpr long kHeartbeatMs = 5000;        // an idle coordinator still beats this often
 constexpr long kMaxErrorBackoffMs = 5000;  // after a bookkeeping error, wait at most this
 
-volatile sig_atomic_t got_sigterm = false;
-volatile sig_atomic_t in_job = false;
-volatile sig_atomic_t job_timed_out = false;
-TimeoutId job_timeout_id;
-
 CoordinatorArgs args;
 int slot_index = -1;
-// Totals reported by the running job itself (report_run_totals).
-bool totals_reported = false;
-int64 reported_rows = 0;
-int32 reported_batches = 0;
 bool is_leader = false;
 bool orphans_checked = false;
 MemoryContext cycle_context;
 MemoryContext job_context;
-
-// SIGTERM: leave at the next safe point; a running job is cancelled first so
-// its run is recorded as 'cancelled' rather than lost.
-void
-coordinator_sigterm(SIGNAL_ARGS)
-{
-	int save_errno = errno;
-	got_sigterm = true;
-	if (in_job) {
-		QueryCancelPending = true;
-		InterruptPending = true;
-	}
-	SetLatch(MyLatch);
-	errno = save_errno;
-}
-
-// The job's own timeout: a cancel, as statement_timeout would send.
-void
-job_timeout_handler()
-{
-	if (in_job) {
-		job_timed_out = true;
-		QueryCancelPending = true;
-		InterruptPending = true;
-	}
-	SetLatch(MyLatch);
-}
 
 CoordinatorSlot &
 my_slot()
@@ -192,7 +157,7 @@ stop_if_requested()
 		                     MyBgworkerEntry->bgw_name)));
 		proc_exit(0);
 	}
-	if (got_sigterm) {
+	if (runner_stop_requested()) {
 		publish(CoordState::Stopping);
 		ereport(LOG, (errmsg("%s stopping", MyBgworkerEntry->bgw_name)));
 		proc_exit(0);
@@ -217,38 +182,6 @@ sleep_on_latch(long timeout_ms)
 	ResetLatch(MyLatch);
 	(void)rc;
 	CHECK_FOR_INTERRUPTS();
-}
-
-const char *
-status_of(const CommandOutcome &outcome)
-{
-	if (outcome.ok)
-		return "succeeded";
-	if (outcome.sqlerrcode == ERRCODE_QUERY_CANCELED) {
-		if (job_timed_out)
-			return "timed_out";
-		return "cancelled";
-	}
-	return "failed";
-}
-
-void
-log_run(const DueJob &job, int64 run_id, const char *status, const CommandOutcome &outcome, TimestampTz started)
-{
-	bool failed = !outcome.ok;
-	if (guc_log_runs == static_cast<int>(LogRuns::None) ||
-	    (guc_log_runs == static_cast<int>(LogRuns::Failures) && !failed))
-		return;
-	long secs;
-	int usecs;
-	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
-	double ms = secs * 1000.0 + usecs / 1000.0;
-	if (failed)
-		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) %s after %.3f ms: %s", job.job_name,
-		                     (long long)run_id, status, ms, outcome.message)));
-	else
-		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) succeeded in %.3f ms", job.job_name,
-		                     (long long)run_id, ms)));
 }
 
 // What a due job gets: which fire time the run stands for, the attempt, and
@@ -333,66 +266,15 @@ run_job(const DueJob &job)
 	if (run_id == 0)
 		return; // skipped, or changed since loaded: the next cycle sees it as it is now
 
-	CommandOutcome outcome;
-	MemoryContextReset(job_context);
-	// Checked at every run: the owner may have been dropped, lost LOGIN,
-	// foreman_user or CONNECT since the job was scheduled. Then the run fails
-	// and the job is disabled; it never runs with more rights than its owner.
-	if (job.owner_problem) {
-		memset(&outcome, 0, sizeof outcome);
-		outcome.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
-		outcome.message = pstrdup(job.owner_problem);
-	} else {
-		publish(CoordState::Running, &job, now);
-		pgstat_report_activity(STATE_RUNNING, job.command);
-		set_ps_display(job.job_name);
-		session_enter_owner(job.owner, job.owner_is_superuser);
-		job_timed_out = false;
-		totals_reported = false;
-		in_job = true;
-		if (got_sigterm) {
-			QueryCancelPending = true;
-			InterruptPending = true;
-		}
-		if (job.timeout_ms > 0)
-			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
-		run_command(job.command, job_context, &outcome);
-		in_job = false;
-		disable_timeout(job_timeout_id, false);
-		QueryCancelPending = false;
-		session_leave_owner();
-		set_ps_display("idle");
-		pgstat_report_activity(STATE_IDLE, nullptr);
-	}
-
-	const char *status = status_of(outcome);
-	char sqlstate[6] = "";
-	if (!outcome.ok)
-		strlcpy(sqlstate, unpack_sql_state(outcome.sqlerrcode), sizeof sqlstate);
-	bool failed = strcmp(status, "failed") == 0 || strcmp(status, "timed_out") == 0;
-
-	// Retries: attempt n failed, and retries allow another: back off.
-	bool has_retry = failed && plan.attempt <= job.retries && !got_sigterm;
-	TimestampTz retry_at = 0;
-	if (has_retry)
-		retry_at = TimestampTzPlusMilliseconds(
-			GetCurrentTimestamp(), pg::retry_delay_us(job.retry_backoff_us, plan.attempt, job.retry_backoff_max_us) / 1000);
-	bool keep_row = strcmp(job.log_runs, "all") == 0 || (strcmp(job.log_runs, "failures") == 0 && !outcome.ok);
-
+	static const RunHooks hooks = {
+		[](const DueJob &j, TimestampTz started) { publish(CoordState::Running, &j, started); },
+		[]() {
+			if (!try_leadership())
+				is_leader = false;
+		},
+	};
+	(void)runner_execute(job, run_id, plan.attempt, now, job_context, hooks);
 	publish(CoordState::Bookkeeping, &job, now);
-	internal_xact_begin();
-	// Finish the run row first: it stays locked (and is no longer 'running')
-	// until commit, so a coordinator that takes the lead in the moment the
-	// session's advisory locks are released below cannot mark it crashed.
-	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
-	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
-	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row,
-	           has_retry && !job.owner_problem, retry_at, plan.attempt + 1, job.owner_problem);
-	session_reset();
-	if (!try_leadership())
-		is_leader = false;
-	internal_xact_commit();
-	log_run(job, run_id, status, outcome, now);
 
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
@@ -470,10 +352,6 @@ recover_from_error(int *consecutive_errors)
 		snprintf(reason, sizeof reason, "blocked: %s", edata->message ? edata->message : "error");
 		FreeErrorData(edata);
 	}
-	if (in_job) {
-		in_job = false;
-		disable_timeout(job_timeout_id, false);
-	}
 	AbortOutOfAnyTransaction();
 	if (GetUserId() != GetAuthenticatedUserId())
 		session_leave_owner();
@@ -505,7 +383,7 @@ recover_from_error(int *consecutive_errors)
 void
 report_progress(const char *text)
 {
-	if (slot_index < 0 || !in_job)
+	if (slot_index < 0 || !runner_in_job())
 		return;
 	publish_progress(text);
 	set_ps_display(text);
@@ -515,17 +393,13 @@ report_progress(const char *text)
 void
 report_run_totals(int64 rows, int32 batches)
 {
-	if (slot_index < 0 || !in_job)
-		return;
-	totals_reported = true;
-	reported_rows = rows;
-	reported_batches = batches;
+	runner_report_totals(rows, batches);
 }
 
 bool
 in_coordinator_job()
 {
-	return slot_index >= 0 && in_job;
+	return slot_index >= 0 && runner_in_job();
 }
 
 } // namespace foreman::bgw
@@ -537,12 +411,12 @@ foreman_coordinator_main(Datum)
 {
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof args);
 
-	pqsignal(SIGTERM, coordinator_sigterm);
+	pqsignal(SIGTERM, runner_sigterm);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	session_init();
-	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
+	runner_init();
 
 	// bgw_name is "pg_foreman coordinator <db>/<tier>".
 	const char *name = MyBgworkerEntry->bgw_name;

@@ -1,0 +1,39 @@
+// job_runner.hpp: running one job's command as its owner and recording how it
+// ended - shared by coordinators (sequential tiers) and executors (parallel
+// tiers). The run row is already 'running' when runner_execute is called.
+#pragma once
+
+#include "bgw/run_store.hpp"
+
+#include <climits>
+#include <csignal>
+
+namespace foreman::bgw {
+
+// Call once after connecting: registers the job timeout.
+void runner_init();
+
+// SIGTERM handler for processes that run jobs: a running job is cancelled
+// (and recorded 'cancelled'); the process leaves at its next safe point.
+void runner_sigterm(SIGNAL_ARGS);
+bool runner_stop_requested();
+
+// True while a job's command runs in this process.
+bool runner_in_job();
+
+// Totals a running job reports about itself (rows, batches).
+void runner_report_totals(int64 rows, int32 batches);
+
+// What the caller does around a run.
+struct RunHooks {
+	void (*on_start)(const DueJob &job, TimestampTz started); // before the command starts
+	void (*after_reset)();                                    // inside the finishing transaction, after the session reset
+};
+
+// Runs job's command as its owner, resets the session, and records the
+// outcome on run_id (with retries, log_runs and automatic disabling).
+// Returns the status recorded.
+const char *runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started,
+                           MemoryContext job_context, const RunHooks &hooks);
+
+} // namespace foreman::bgw
