@@ -498,6 +498,24 @@ enum_has_label(Oid type, const char *label)
 
 // Building --------------------------------------------------------------------
 
+// The terminal statuses a batch skips, by the core's rule: the given ones and
+// set_status, without duplicates. Returned palloc'd.
+char **
+effective_terminal(char **given, int ngiven, const char *set_status, int *n)
+{
+	char **out = static_cast<char **>(palloc0(sizeof(char *) * (ngiven + 2)));
+	*n = 0;
+	pg::cpp_guard("maintenance", [&]() {
+		std::vector<std::string> statuses(given, given + ngiven);
+		std::vector<std::string> effective = core::effective_terminal_statuses(statuses, set_status);
+		pg::pg_guard([&]() {
+			for (const auto &status : effective)
+				out[(*n)++] = pstrdup(status.c_str());
+		});
+	});
+	return out;
+}
+
 // The statements, by the core, copied into palloc'd memory. `terminal` are the
 // effective terminal statuses (with set_status), already valid for the type.
 void
@@ -576,15 +594,12 @@ prepare(const Spec &spec, Prepared *out)
 			                errmsg("set_status \"%s\" is not a value of enum type %s", spec.set_status,
 			                       format_type_be(status_base)),
 			                errhint("Pass one of its values, or add it with ALTER TYPE ... ADD VALUE.")));
-		terminal = static_cast<char **>(palloc0(sizeof(char *) * (spec.nterminal + 1)));
-		for (int i = 0; i < spec.nterminal; i++) {
-			bool seen = strcmp(spec.terminal[i], spec.set_status) == 0;
-			for (int j = 0; j < nterminal && !seen; j++)
-				seen = strcmp(terminal[j], spec.terminal[i]) == 0;
-			if (!seen && (!is_enum || enum_has_label(status_base, spec.terminal[i])))
-				terminal[nterminal++] = spec.terminal[i];
-		}
-		terminal[nterminal++] = const_cast<char *>(spec.set_status);
+		char **given = static_cast<char **>(palloc0(sizeof(char *) * (spec.nterminal + 1)));
+		int ngiven = 0;
+		for (int i = 0; i < spec.nterminal; i++)
+			if (!is_enum || enum_has_label(status_base, spec.terminal[i]))
+				given[ngiven++] = spec.terminal[i];
+		terminal = effective_terminal(given, ngiven, spec.set_status, &nterminal);
 	}
 
 	build_statements(spec, schema, out->relname, rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE, keys, nkeys,
