@@ -76,6 +76,7 @@ CREATE TABLE foreman.job (
     log_runs             text NOT NULL DEFAULT 'all',
     retry_at             timestamptz,
     retry_attempt        integer NOT NULL DEFAULT 0,
+    max_instances        integer NOT NULL DEFAULT 1,
     enabled              boolean NOT NULL DEFAULT true,
     disabled_reason      text,
     next_run_at          timestamptz,
@@ -95,6 +96,7 @@ CREATE TABLE foreman.job (
     CONSTRAINT job_overlap_valid CHECK (overlap IN ('skip', 'queue', 'allow')),
     CONSTRAINT job_retries_valid CHECK (retries >= 0),
     CONSTRAINT job_max_catchup_valid CHECK (max_catchup >= 1),
+    CONSTRAINT job_max_instances_valid CHECK (max_instances >= 1),
     CONSTRAINT job_log_runs_valid CHECK (log_runs IN ('all', 'failures', 'none')),
     CONSTRAINT job_command_not_empty CHECK (length(command) > 0)
 );
@@ -187,6 +189,7 @@ CREATE FUNCTION foreman.schedule(
     max_catchup    integer     DEFAULT 10,
     retry_backoff_max interval DEFAULT NULL,
     log_runs       text        DEFAULT 'all',
+    max_instances  integer     DEFAULT 1,
     owner          regrole     DEFAULT NULL)
 RETURNS bigint
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
@@ -217,7 +220,8 @@ CREATE FUNCTION foreman.alter_job(
     max_failures   integer     DEFAULT NULL,
     max_catchup    integer     DEFAULT NULL,
     retry_backoff_max interval DEFAULT NULL,
-    log_runs       text        DEFAULT NULL)
+    log_runs       text        DEFAULT NULL,
+    max_instances  integer     DEFAULT NULL)
 RETURNS void
 LANGUAGE C CALLED ON NULL INPUT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_alter_job';
@@ -283,10 +287,17 @@ RETURNS SETOF record
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_tier_stalls';
 
+CREATE FUNCTION foreman._executors(OUT tier_id integer, OUT pid integer, OUT run_id bigint, OUT job_id bigint,
+                                   OUT started_at timestamptz)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_executors';
+
 CREATE VIEW foreman.runs WITH (security_invoker = true) AS
 SELECT r.run_id, r.job_id, r.job_name, r.owner::regrole AS owner, t.name AS tier,
        r.status, r.reason, r.attempt, r.scheduled_for, r.started_at, r.finished_at, r.duration,
-       r.rows_affected, r.batches, r.command_tag, r.sqlstate, r.message, r.pid
+       r.rows_affected, r.batches, r.command_tag, r.sqlstate, r.message, r.pid,
+       r.started_at - r.scheduled_for AS start_delay
   FROM foreman.job_run r
   LEFT JOIN foreman.tier t USING (tier_id);
 COMMENT ON VIEW foreman.runs IS 'run history of the jobs the caller may see';
@@ -297,7 +308,7 @@ SELECT j.job_id, j.job_name, j.owner::regrole AS owner, t.name AS tier, j.kind,
        j.next_run_at, j.run_requested_at IS NOT NULL AS run_requested,
        j.timeout, j.jitter, j.phase, j.misfire_grace, j.coalesce_runs, j.overlap,
        j.retries, j.retry_backoff, j.retry_backoff_max, j.max_failures, j.max_catchup, j.log_runs,
-       j.start_at, j.end_at, j.retry_at, j.retry_attempt,
+       j.start_at, j.end_at, j.retry_at, j.retry_attempt, j.max_instances,
        j.last_status, j.last_started_at, j.last_finished_at, j.consecutive_failures,
        s.runs, s.failures, j.created_at
   FROM foreman.job j
@@ -328,7 +339,8 @@ SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
        1179798862::bigint AS lock_classid, t.tier_id::bigint AS lock_objid,
        format('pg_locks: locktype = advisory, classid = 1179798862, objid = %s, objsubid = 2', t.tier_id) AS lock_key,
        c.runs, c.started_at,
-       coalesce(st.stalls, 0) AS stalls, st.last_stall_at, st.last_stall_pid
+       coalesce(st.stalls, 0) AS stalls, st.last_stall_at, st.last_stall_pid,
+       (SELECT count(*) FROM foreman._executors() e WHERE e.tier_id = t.tier_id) AS executors
   FROM foreman.tier t
   LEFT JOIN foreman._coordinators() c USING (tier_id)
   LEFT JOIN foreman._tier_stalls() st USING (tier_id)

@@ -29,7 +29,7 @@ SELECT foreman.create_tier('monthly', '1 month');
 \echo :LAST_ERROR_SQLSTATE
 SELECT foreman.create_tier('wide', '10 seconds', concurrency => 0);
 \echo :LAST_ERROR_SQLSTATE
-SELECT foreman.create_tier('parallel', '10 seconds', concurrency => 4);
+SELECT foreman.create_tier('wider', '10 seconds', concurrency => 5000);
 \echo :LAST_ERROR_SQLSTATE
 SELECT foreman.create_tier(NULL, '10 seconds');
 \echo :LAST_ERROR_SQLSTATE
@@ -48,6 +48,14 @@ SELECT count(*) AS tiers FROM foreman.tier;
 SELECT foreman.unschedule('report_probe');
 SELECT foreman.drop_tier('reports');
 SELECT name FROM foreman.tier ORDER BY tier_id;
+
+-- A parallel tier runs its jobs in executor workers, several at once.
+SELECT foreman.create_tier('parallel', '10 seconds', concurrency => 3) > 0 AS created;
+SELECT foreman.schedule('in_parallel', '1 hour', 'SELECT pg_backend_pid()', tier => 'parallel', overlap => 'allow', max_instances => 2) IS NOT NULL AS scheduled;
+SELECT status, pid IS NOT NULL AS recorded_pid FROM foreman.wait_for_run('in_parallel', now() - interval '1 minute');
+SELECT tier, concurrency, executors >= 0 AS has_executor_count FROM foreman.tier_status WHERE tier = 'parallel';
+SELECT foreman.unschedule('in_parallel');
+SELECT foreman.drop_tier('parallel');
 
 -- Only superusers change tiers.
 CREATE ROLE regress_tier_user;

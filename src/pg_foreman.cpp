@@ -26,6 +26,7 @@ int guc_stall_timeout_ms = 60000;
 int guc_log_runs = static_cast<int>(LogRuns::Failures);
 int guc_max_jobs_per_role = 1000;
 int guc_min_user_interval_ms = 1000;
+int guc_max_executors = -1;
 int guc_run_retention_s = 7 * 24 * 3600;
 int guc_max_runs_per_job = 1000;
 
@@ -106,6 +107,10 @@ define_settings()
 	                        "Applies to intervals and to cron expressions with a seconds field.",
 	                        &guc_min_user_interval_ms, 1000, 100, INT_MAX, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
 	                        nullptr);
+	DefineCustomIntVariable("foreman.max_executors", "How many executor workers may run at once, across every tier and database.",
+	                        "-1: max_worker_processes minus max_parallel_workers, the launcher, the running "
+	                        "coordinators and two scouts.",
+	                        &guc_max_executors, -1, -1, 4096, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("foreman");
 }
 

@@ -58,6 +58,7 @@ struct JobSpec {
 	bool has_retry_backoff_max;
 	Interval retry_backoff_max;
 	char *log_runs;
+	int32 max_instances;
 };
 
 // What validation derives.
@@ -134,6 +135,8 @@ validate(JobSpec *spec, Resolved *out)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retries must not be negative")));
 	if (pg::interval_micros(&spec->retry_backoff, "retry_backoff") <= 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("retry_backoff must be positive")));
+	if (spec->max_instances < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_instances must be at least 1")));
 	if (spec->max_catchup < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_catchup must be at least 1")));
 	if (spec->has_retry_backoff_max && interval_is_zero(spec->retry_backoff_max))
@@ -259,12 +262,12 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	Interval period{};
 	period.time = r.parsed.period_us;
 
-	constexpr int kArgs = 26;
+	constexpr int kArgs = 27;
 	Oid types[kArgs] = {INT8OID,     TEXTOID,        OIDOID,      INT4OID,     TEXTOID,     TEXTOID,
 	                    TEXTOID,     INTERVALOID,    TEXTOID,     TIMESTAMPTZOID, INTERVALOID, INTERVALOID,
 	                    TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID, BOOLOID,     TEXTOID,
 	                    INT4OID,     INTERVALOID,    INT4OID,     BOOLOID,     TIMESTAMPTZOID,
-	                    INT4OID,     INTERVALOID,    TEXTOID};
+	                    INT4OID,     INTERVALOID,    TEXTOID,     INT4OID};
 	Datum values[kArgs] = {Int64GetDatum(job_id),
 	                       CStringGetTextDatum(spec->job_name),
 	                       ObjectIdGetDatum(owner),
@@ -290,7 +293,8 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	                       TimestampTzGetDatum(next),
 	                       Int32GetDatum(spec->max_catchup),
 	                       INTERVAL_DATUM(spec->retry_backoff_max),
-	                       CStringGetTextDatum(spec->log_runs)};
+	                       CStringGetTextDatum(spec->log_runs),
+	                       Int32GetDatum(spec->max_instances)};
 	char nulls[kArgs + 1];
 	memset(nulls, ' ', kArgs);
 	nulls[kArgs] = '\0';
@@ -317,14 +321,15 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
 	                      " end_at = $14, timeout = $15, misfire_grace = $16, coalesce_runs = $17, overlap = $18,"
 	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
-	                      " next_run_at = $23, max_catchup = $24, retry_backoff_max = $25, log_runs = $26";
+	                      " next_run_at = $23, max_catchup = $24, retry_backoff_max = $25, log_runs = $26,"
+	                      " max_instances = $27";
 	if (job_id == 0) {
 		spi_exec("INSERT INTO foreman.job (job_name, owner, tier_id, command, schedule, schedule_kind, period,"
 		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, coalesce_runs,"
 		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at, max_catchup,"
-		         " retry_backoff_max, log_runs)"
+		         " retry_backoff_max, log_runs, max_instances)"
 		         " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-		         " $21, $22, $23, $24, $25, $26 WHERE $1 = 0 RETURNING job_id",
+		         " $21, $22, $23, $24, $25, $26, $27 WHERE $1 = 0 RETURNING job_id",
 		         kArgs, types, values, nulls, false);
 	} else {
 		spi_exec(psprintf("UPDATE foreman.job SET %s, revision = revision + 1, updated_at = now(),"
@@ -348,7 +353,7 @@ load_spec(int64 job_id, JobSpec *spec)
 	Datum values[1] = {Int64GetDatum(job_id)};
 	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.coalesce_runs,"
 	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures,"
-	         " j.max_catchup, j.retry_backoff_max, j.log_runs"
+	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
 	         1, types, values, nullptr, true);
 	HeapTuple row = SPI_tuptable->vals[0];
@@ -392,6 +397,7 @@ load_spec(int64 job_id, JobSpec *spec)
 	spec->max_catchup = DatumGetInt32(SPI_getbinval(row, desc, 17, &isnull));
 	spec->has_retry_backoff_max = interval(18, &spec->retry_backoff_max);
 	spec->log_runs = text_col(19);
+	spec->max_instances = DatumGetInt32(SPI_getbinval(row, desc, 20, &isnull));
 	MemoryContextSwitchTo(spi);
 }
 
@@ -406,13 +412,14 @@ default_spec()
 	spec.enabled = true;
 	spec.max_catchup = 10;
 	spec.log_runs = pstrdup("all");
+	spec.max_instances = 1;
 	return spec;
 }
 
 // Arguments 3.. of schedule() and alter_job() share their order: tier,
 // timeout, jitter, misfire_grace, coalesce_runs, overlap, retries,
 // retry_backoff, enabled, start_at, end_at, time_zone, max_failures,
-// max_catchup, retry_backoff_max, log_runs. A NULL argument leaves the
+// max_catchup, retry_backoff_max, log_runs, max_instances. A NULL argument leaves the
 // setting as it is (for schedule(): its default).
 void
 apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
@@ -464,6 +471,8 @@ apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 	}
 	if (given(15))
 		spec->log_runs = text_arg(15);
+	if (given(16))
+		spec->max_instances = PG_GETARG_INT32(first + 16);
 }
 
 } // namespace
@@ -475,7 +484,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 {
 	Oid caller = GetUserId();
 	require_foreman_user(caller);
-	Oid owner = job_owner(fcinfo, 19, caller);
+	Oid owner = job_owner(fcinfo, 20, caller);
 	JobSpec spec = default_spec();
 	spec.job_name = required_text_arg(fcinfo, 0, "job_name");
 	spec.schedule = required_text_arg(fcinfo, 1, "schedule");

@@ -73,3 +73,26 @@ FOREMAN_FUNCTION(foreman_tier_stalls)
 	}
 	return (Datum)0;
 }
+
+// Executors of this database's parallel tiers (reserved or running).
+FOREMAN_FUNCTION(foreman_executors)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	Shared *sh = shared();
+	ExecutorSlot copy[kMaxExecutors];
+	int n = 0;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (auto &e : sh->executors)
+		if (e.pid != 0 && e.dboid == MyDatabaseId)
+			copy[n++] = e;
+	LWLockRelease(sh->lock);
+	for (int i = 0; i < n; i++) {
+		Datum values[5] = {Int32GetDatum(copy[i].tier_id), Int32GetDatum(copy[i].pid > 0 ? copy[i].pid : 0),
+		                   Int64GetDatum(copy[i].run_id), Int64GetDatum(copy[i].job_id),
+		                   TimestampTzGetDatum(copy[i].started_at)};
+		bool nulls[5] = {false, copy[i].pid <= 0, copy[i].run_id == 0, false, false};
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum)0;
+}

@@ -57,12 +57,8 @@ validate_default_timeout(const Interval *timeout)
 void
 validate_concurrency(int32 concurrency)
 {
-	if (concurrency < 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("concurrency must be at least 1")));
-	if (concurrency > 1)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-		                errmsg("tiers with concurrency above 1 are not supported yet"),
-		                errdetail("Executor workers for parallel tiers are not built yet; every tier runs its jobs one after another.")));
+	if (concurrency < 1 || concurrency > 1024)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("concurrency must be between 1 and 1024")));
 }
 
 } // namespace

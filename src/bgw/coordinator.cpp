@@ -9,6 +9,7 @@
 // set that latch at commit.
 #include "bgw/coordinator.hpp"
 #include "bgw/command.hpp"
+#include "bgw/executor.hpp"
 #include "bgw/job_runner.hpp"
 #include "bgw/launcher.hpp"
 #include "bgw/run_store.hpp"
@@ -256,7 +257,7 @@ run_job(const DueJob &job)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	publish(CoordState::Bookkeeping, &job, now);
-	internal_xact_begin();
+	internal_xact_begin(true);
 	RunPlan plan = plan_job(job, now);
 	int64 run_id = 0;
 	if (plan.run)
@@ -282,16 +283,213 @@ run_job(const DueJob &job)
 	LWLockRelease(sh->lock);
 }
 
+// Executors this coordinator started (parallel tiers), until it sees them end.
+struct InFlight {
+	BackgroundWorkerHandle *handle;
+	int slot;
+	int64 run_id;
+};
+constexpr int kMaxInFlight = 1024;
+InFlight inflight[kMaxInFlight];
+int ninflight = 0;
+bool cap_was_reached = false; // due jobs waited for foreman.max_executors
+
+// Forgets executors that ended. One that ended without recording its run
+// (it failed before it could) leaves the run 'crashed'; a reservation whose
+// executor never started is freed here.
+void
+reap_executors()
+{
+	int64 ended[kMaxInFlight];
+	int nended = 0;
+	for (int i = 0; i < ninflight;) {
+		pid_t pid;
+		if (GetBackgroundWorkerPid(inflight[i].handle, &pid) != BGWH_STOPPED) {
+			i++;
+			continue;
+		}
+		executor_release_reservation(inflight[i].slot, inflight[i].run_id);
+		ended[nended++] = inflight[i].run_id;
+		pfree(inflight[i].handle);
+		inflight[i] = inflight[--ninflight];
+	}
+	if (nended == 0)
+		return;
+	internal_xact_begin();
+	for (int i = 0; i < nended; i++)
+		mark_run_crashed(ended[i], "its executor ended before it recorded the run");
+	internal_xact_commit();
+}
+
+// Starts a new executor in a reserved slot for a recorded run; on failure the
+// run is recorded as failed and the slot freed.
+bool
+launch_executor(int slot, const DueJob &job, int64 run_id, int32 attempt, TimestampTz now)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	sh->executors[slot].run_id = run_id;
+	LWLockRelease(sh->lock);
+
+	BackgroundWorkerHandle *handle =
+		executor_start(slot, run_id, job.job_id, attempt, now, my_slot().dbname, my_slot().tier_name);
+	if (!handle || ninflight >= kMaxInFlight) {
+		if (handle)
+			TerminateBackgroundWorker(handle);
+		executor_release_reservation(slot, run_id);
+		internal_xact_begin();
+		finish_run(run_id, "failed", 0, -1, nullptr, "53400",
+		           "no background worker slot was free for an executor (raise max_worker_processes)", true, false, 0,
+		           0, nullptr);
+		internal_xact_commit();
+		return false;
+	}
+	inflight[ninflight++] = InFlight{handle, slot, run_id};
+	return true;
+}
+
+// For a recorded run whose idle executor went away: a new executor, if the
+// cap allows; else the run is recorded as failed (it was already started).
+bool
+start_executor_for(const DueJob &job, int64 run_id, int32 attempt, TimestampTz now, const TierState &tier)
+{
+	bool cap_reached = false;
+	int slot = executor_reserve(args.tier_id, tier.concurrency, run_id, job.job_id, &cap_reached);
+	if (slot < 0) {
+		internal_xact_begin();
+		finish_run(run_id, "failed", 0, -1, nullptr, "53400",
+		           "no executor was free for the run (foreman.max_executors)", true, false, 0, 0, nullptr);
+		internal_xact_commit();
+		return false;
+	}
+	return launch_executor(slot, job, run_id, attempt, now);
+}
+
+bool retired_idle = false; // asked an idle executor to leave, to make room
+
+// Records a due job's run as started (durably) and returns its run_id, or 0
+// when it was skipped or changed.
+int64
+start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
+{
+	internal_xact_begin(true);
+	RunPlan plan = plan_job(job, now);
+	int64 run_id = 0;
+	if (plan.run) {
+		run_id = begin_run(job, plan.has_next, plan.next_run_at, plan.clear_request, plan.scheduled_for, now,
+		                   plan.attempt);
+		if (run_id != 0 && cap_was_reached && now - plan.scheduled_for > USECS_PER_SEC)
+			mark_run_delayed(run_id, (now - plan.scheduled_for) / 1000);
+	}
+	internal_xact_commit();
+	*attempt = plan.attempt;
+	return run_id;
+}
+
+// Starts one due job in an executor: an idle one of this tier if there is
+// one (no fork, no new connection), else a new one. Returns false when no
+// executor may take it now (the tier's concurrency or the cluster-wide cap).
+bool
+dispatch_job(const DueJob &job, const TierState &tier)
+{
+	if (executor_count(args.tier_id) >= tier.concurrency)
+		return false;
+	TimestampTz now = GetCurrentTimestamp();
+	int32 attempt = 1;
+
+	if (executor_has_idle(args.tier_id)) {
+		int64 run_id = start_run_record(job, now, &attempt);
+		if (run_id == 0)
+			return true;
+		int slot = executor_assign_idle(args.tier_id, run_id, job.job_id, attempt, now);
+		if (slot >= 0) {
+			for (int i = 0; i < ninflight; i++)
+				if (inflight[i].slot == slot)
+					inflight[i].run_id = run_id;
+			return true;
+		}
+		// The idle executor left in the meantime: start a new one below.
+		return start_executor_for(job, run_id, attempt, now, tier);
+	}
+
+	bool cap_reached = false;
+	int slot = executor_reserve(args.tier_id, tier.concurrency, 0, job.job_id, &cap_reached);
+	if (slot < 0) {
+		if (cap_reached) {
+			cap_was_reached = true;
+			// Idle executors (of any tier) hold places under the cap: free one.
+			executor_retire_one_idle();
+			retired_idle = true;
+		}
+		return false;
+	}
+	int64 run_id = start_run_record(job, now, &attempt);
+	if (run_id == 0) {
+		executor_release_reservation(slot, 0);
+		return true;
+	}
+	return launch_executor(slot, job, run_id, attempt, now);
+}
+
+// A parallel tier: due jobs go to executors, at most `concurrency` at once,
+// in due-time order. A job whose previous run is still going is skipped
+// (overlap 'skip'), waits ('queue'), or runs beside it up to max_instances
+// ('allow').
+void
+parallel_cycle(List *due, const TierState &tier, TimestampTz now, bool *dispatched_any)
+{
+	cap_was_reached = false;
+	retired_idle = false;
+	int waiting = 0;
+	ListCell *lc;
+	foreach (lc, due) {
+		stop_if_requested();
+		const DueJob &job = *static_cast<DueJob *>(lfirst(lc));
+		int instances = executor_instances(job.job_id);
+		if (instances > 0) {
+			bool allow = strcmp(job.policy.overlap, "allow") == 0 && instances < job.max_instances;
+			if (!allow && strcmp(job.policy.overlap, "skip") == 0 && !job.retry_due) {
+				bool scheduled = job.has_next_run && job.next_run_at <= now;
+				TimestampTz next = 0;
+				bool has_next = scheduled ? pg::next_fire_time(job.schedule, now, &next) : job.has_next_run;
+				internal_xact_begin();
+				record_skipped(job, scheduled ? job.next_run_at : job.requested_at, "overlap",
+				               "the previous run was still going", scheduled, has_next,
+				               scheduled ? next : job.next_run_at, !scheduled);
+				internal_xact_commit();
+				continue;
+			}
+			if (!allow) {
+				waiting++; // 'queue': runs when the instance ends
+				continue;
+			}
+		}
+		if (!dispatch_job(job, tier)) {
+			waiting++;
+			if (cap_was_reached)
+				break;
+			continue;
+		}
+		*dispatched_any = true;
+	}
+	if (cap_was_reached)
+		publish_progress(psprintf("%d due jobs wait for an executor (foreman.max_executors = %d reached)", waiting,
+		                          executor_cap()));
+}
+
 // One pass as leader: read the tier, run what is due, say how long to sleep.
 long
 leader_cycle()
 {
 	MemoryContextReset(cycle_context);
+	reap_executors();
 	TimestampTz now = GetCurrentTimestamp();
 
 	internal_xact_begin();
 	if (!orphans_checked) {
-		int64 n = mark_orphaned_runs(args.tier_id);
+		int64 live[kMaxExecutors];
+		int nlive = executor_run_ids(args.tier_id, live, kMaxExecutors);
+		int64 n = mark_orphaned_runs(args.tier_id, live, nlive);
 		if (n > 0)
 			ereport(LOG, (errmsg("%s marked %lld orphaned runs as crashed",
 			                     MyBgworkerEntry->bgw_name, (long long)n)));
@@ -311,19 +509,31 @@ leader_cycle()
 		proc_exit(0);
 	}
 
-	ListCell *lc;
-	foreach (lc, due) {
-		stop_if_requested();
-		reload_if_requested();
-		run_job(*static_cast<DueJob *>(lfirst(lc)));
-		if (!is_leader)
+	long timeout = Min(tier.tick_ms, kHeartbeatMs);
+	if (tier.concurrency > 1) {
+		// Executors end on their own; their exit sets this latch.
+		bool dispatched = false;
+		parallel_cycle(due, tier, now, &dispatched);
+		if (dispatched)
 			return 0;
+		if (retired_idle)
+			return 100; // an idle executor is leaving to make room
+		if (list_length(due) > 0)
+			return timeout; // all due jobs wait for executors (their exits and idles set this latch)
+	} else {
+		ListCell *lc;
+		foreach (lc, due) {
+			stop_if_requested();
+			reload_if_requested();
+			run_job(*static_cast<DueJob *>(lfirst(lc)));
+			if (!is_leader)
+				return 0;
+		}
+		if (list_length(due) > 0)
+			return 0; // more may be due now; read again at once
 	}
-	if (list_length(due) > 0)
-		return 0; // more may be due now; read again at once
 
 	// Idle until the next due time, capped by the tick and the heartbeat.
-	long timeout = Min(tier.tick_ms, kHeartbeatMs);
 	if (tier.requested)
 		timeout = 0;
 	else if (tier.has_next_run) {

@@ -5,6 +5,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -29,36 +30,66 @@ Statement tier_state_stmt = {
 	"       (SELECT least(min(j.next_run_at), min(j.retry_at)) FROM foreman.job j"
 	"         WHERE j.tier_id = t.tier_id AND j.enabled),"
 	"       EXISTS (SELECT 1 FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled"
-	"                  AND j.run_requested_at IS NOT NULL)"
+	"                  AND j.run_requested_at IS NOT NULL), t.concurrency"
 	"  FROM foreman.tier t WHERE t.tier_id = $1",
 	1, {INT4OID}, nullptr};
 
-Statement load_due_stmt = {
-	"SELECT j.job_id, j.revision, j.job_name, j.owner,"
-	"       CASE WHEN a.oid IS NULL THEN 'the role that owns the job no longer exists'"
-	"            WHEN NOT a.rolcanlogin THEN format('role \"%s\" that owns the job may not log in', a.rolname)"
-	"            WHEN NOT a.rolsuper AND NOT pg_has_role(a.oid, 'foreman_user', 'USAGE')"
-	"            THEN format('role \"%s\" that owns the job is not a member of foreman_user', a.rolname)"
-	"            WHEN NOT has_database_privilege(a.oid, current_database(), 'CONNECT')"
-	"            THEN format('role \"%s\" that owns the job may not connect to database \"%s\"',"
-	"                        a.rolname, current_database())"
-	"       END, coalesce(a.rolsuper, false),"
-	"       j.command, j.next_run_at, j.run_requested_at,"
-	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8,"
-	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"
-	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at,"
-	"       j.retry_at, j.retry_attempt, j.retries, (extract(epoch FROM j.retry_backoff) * 1000000)::int8,"
-	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8,"
-	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8, j.coalesce_runs, j.max_catchup, j.overlap,"
-	"       j.last_started_at, j.last_finished_at, j.log_runs"
-	"  FROM foreman.job j"
-	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"
+// Everything a run needs to know about a job (DueJob), for load_due_stmt and
+// load_job_stmt; read by read_job_row().
+#define JOB_ROW_SQL \
+	"SELECT j.job_id, j.revision, j.job_name, j.owner,"\
+	"       CASE WHEN a.oid IS NULL THEN 'the role that owns the job no longer exists'"\
+	"            WHEN NOT a.rolcanlogin THEN format('role \"%s\" that owns the job may not log in', a.rolname)"\
+	"            WHEN NOT a.rolsuper AND NOT pg_has_role(a.oid, 'foreman_user', 'USAGE')"\
+	"            THEN format('role \"%s\" that owns the job is not a member of foreman_user', a.rolname)"\
+	"            WHEN NOT has_database_privilege(a.oid, current_database(), 'CONNECT')"\
+	"            THEN format('role \"%s\" that owns the job may not connect to database \"%s\"',"\
+	"                        a.rolname, current_database())"\
+	"       END, coalesce(a.rolsuper, false),"\
+	"       j.command, j.next_run_at, j.run_requested_at,"\
+	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8,"\
+	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"\
+	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at,"\
+	"       j.retry_at, j.retry_attempt, j.retries, (extract(epoch FROM j.retry_backoff) * 1000000)::int8,"\
+	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8,"\
+	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8, j.coalesce_runs, j.max_catchup, j.overlap,"\
+	"       j.last_started_at, j.last_finished_at, j.log_runs, j.max_instances"\
+	"  FROM foreman.job j"\
+	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"\
 	"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"
+
+Statement load_due_stmt = {
+	JOB_ROW_SQL
 	" WHERE j.tier_id = $1 AND j.enabled"
 	"   AND (j.next_run_at <= $2 OR j.run_requested_at IS NOT NULL OR j.retry_at <= $2)"
 	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at), j.job_id"
 	" LIMIT $3",
 	3, {INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+
+Statement load_job_stmt = {JOB_ROW_SQL " WHERE j.job_id = $1", 1, {INT8OID}, nullptr};
+
+// The executor that runs a run of a parallel tier.
+Statement run_pid_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1", 2, {INT8OID, INT4OID}, nullptr};
+
+// A run of a parallel tier that waited for the cluster-wide executor cap.
+Statement run_delayed_stmt = {
+	"UPDATE foreman.job_run SET reason = 'delayed',"
+	"       message = format('waited %s ms for an executor (foreman.max_executors)', $2)"
+	" WHERE run_id = $1",
+	2, {INT8OID, INT8OID}, nullptr};
+
+// An executor ended without recording its run (it failed before it could):
+// the run is 'crashed', and counts as a failure.
+Statement run_crashed_stmt = {
+	"WITH c AS ("
+	"  UPDATE foreman.job_run SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
+	"         message = $2"
+	"   WHERE run_id = $1 AND status = 'running'"
+	"  RETURNING job_id, run_id, finished_at)"
+	"UPDATE foreman.job j SET last_status = 'crashed', last_run_id = c.run_id, last_finished_at = c.finished_at,"
+	"       consecutive_failures = j.consecutive_failures + 1"
+	"  FROM c WHERE j.job_id = c.job_id",
+	2, {INT8OID, TEXTOID}, nullptr};
 
 // A run starts: the job moves on (next fire time, request and pending retry
 // consumed) and the run row is written, in one statement.
@@ -137,6 +168,7 @@ Statement mark_orphans_stmt = {
 	"         message = format('the process running it (pid %s) ended before the run finished', pid)"
 	"   WHERE run_id IN (SELECT run_id FROM foreman.job_run"
 	"                     WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
+	"                       AND run_id <> ALL ($3)"
 	"                     ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)"
 	"  RETURNING job_id, run_id, finished_at),"
 	" j AS ("
@@ -155,7 +187,7 @@ Statement mark_orphans_stmt = {
 	"    FROM c WHERE j.job_id = c.job_id"
 	"  RETURNING 1)"
 	"SELECT count(*) FROM c",
-	2, {INT4OID, INT4OID}, nullptr};
+	3, {INT4OID, INT4OID, INT8ARRAYOID}, nullptr};
 
 SPIPlanPtr
 plan_of(Statement &stmt)
@@ -211,12 +243,13 @@ set_local(const char *name, const char *value)
 } // namespace
 
 void
-internal_xact_begin()
+internal_xact_begin(bool durable)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	set_local("search_path", "pg_catalog, pg_temp");
-	set_local("synchronous_commit", "off");
+	if (!durable)
+		set_local("synchronous_commit", "off");
 	set_local("lock_timeout", "1s");
 	set_local("statement_timeout", "0");
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -249,7 +282,67 @@ read_tier_state(int32 tier_id)
 	state.has_next_run = !isnull;
 	state.next_run_at = isnull ? 0 : DatumGetTimestampTz(next);
 	state.requested = DatumGetBool(column(0, 4, &isnull));
+	state.concurrency = DatumGetInt32(column(0, 5, &isnull));
 	return state;
+}
+
+// Reads row `row` of the last load_due/load_job result into a DueJob
+// (palloc'd in the current context).
+DueJob *
+read_job_row(int row, TimestampTz now)
+{
+	bool isnull;
+	DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
+	memset(job, 0, sizeof *job);
+	job->job_id = DatumGetInt64(column(row, 1, &isnull));
+	job->revision = DatumGetInt64(column(row, 2, &isnull));
+	job->job_name = text_column(row, 3);
+	job->owner = DatumGetObjectId(column(row, 4, &isnull));
+	job->owner_problem = text_column(row, 5);
+	job->owner_is_superuser = DatumGetBool(column(row, 6, &isnull));
+	job->command = text_column(row, 7);
+	Datum d = column(row, 8, &isnull);
+	job->has_next_run = !isnull;
+	job->next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = column(row, 9, &isnull);
+	job->requested = !isnull;
+	job->requested_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = column(row, 10, &isnull);
+	job->timeout_ms = isnull ? 0 : DatumGetInt64(d);
+	job->schedule.schedule = text_column(row, 11);
+	job->schedule.schedule_kind = text_column(row, 12);
+	d = column(row, 13, &isnull);
+	job->schedule.period_us = isnull ? 0 : DatumGetInt64(d);
+	job->schedule.time_zone = text_column(row, 14);
+	job->schedule.anchor_at = DatumGetTimestampTz(column(row, 15, &isnull));
+	d = column(row, 16, &isnull);
+	job->schedule.phase_us = isnull ? 0 : DatumGetInt64(d);
+	d = column(row, 17, &isnull);
+	job->schedule.has_end_at = !isnull;
+	job->schedule.end_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = column(row, 18, &isnull);
+	job->retry_due = !isnull && DatumGetTimestampTz(d) <= now;
+	job->retry_at = isnull ? 0 : DatumGetTimestampTz(d);
+	job->retry_attempt = DatumGetInt32(column(row, 19, &isnull));
+	job->retries = DatumGetInt32(column(row, 20, &isnull));
+	job->retry_backoff_us = DatumGetInt64(column(row, 21, &isnull));
+	job->retry_backoff_max_us = DatumGetInt64(column(row, 22, &isnull));
+	d = column(row, 23, &isnull);
+	job->policy.has_misfire_grace = !isnull;
+	job->policy.misfire_grace_us = isnull ? 0 : DatumGetInt64(d);
+	job->policy.coalesce = DatumGetBool(column(row, 24, &isnull));
+	job->policy.max_catchup = DatumGetInt32(column(row, 25, &isnull));
+	job->policy.overlap = text_column(row, 26);
+	Datum started = column(row, 27, &isnull);
+	bool started_null = isnull;
+	Datum finished = column(row, 28, &isnull);
+	job->policy.has_last_run = !started_null && !isnull;
+	job->policy.last_started = started_null ? 0 : DatumGetTimestampTz(started);
+	job->policy.last_finished = isnull ? 0 : DatumGetTimestampTz(finished);
+	job->log_runs = text_column(row, 29);
+	d = column(row, 30, &isnull);
+	job->max_instances = isnull ? 1 : DatumGetInt32(d);
+	return job;
 }
 
 List *
@@ -261,61 +354,44 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 	// commit: copy into the caller's context.
 	MemoryContext old = MemoryContextSwitchTo(into);
 	List *jobs = NIL;
-	for (uint64 i = 0; i < SPI_processed; i++) {
-		int row = (int)i;
-		bool isnull;
-		DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
-		memset(job, 0, sizeof *job);
-		job->job_id = DatumGetInt64(column(row, 1, &isnull));
-		job->revision = DatumGetInt64(column(row, 2, &isnull));
-		job->job_name = text_column(row, 3);
-		job->owner = DatumGetObjectId(column(row, 4, &isnull));
-		job->owner_problem = text_column(row, 5);
-		job->owner_is_superuser = DatumGetBool(column(row, 6, &isnull));
-		job->command = text_column(row, 7);
-		Datum d = column(row, 8, &isnull);
-		job->has_next_run = !isnull;
-		job->next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = column(row, 9, &isnull);
-		job->requested = !isnull;
-		job->requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = column(row, 10, &isnull);
-		job->timeout_ms = isnull ? 0 : DatumGetInt64(d);
-		job->schedule.schedule = text_column(row, 11);
-		job->schedule.schedule_kind = text_column(row, 12);
-		d = column(row, 13, &isnull);
-		job->schedule.period_us = isnull ? 0 : DatumGetInt64(d);
-		job->schedule.time_zone = text_column(row, 14);
-		job->schedule.anchor_at = DatumGetTimestampTz(column(row, 15, &isnull));
-		d = column(row, 16, &isnull);
-		job->schedule.phase_us = isnull ? 0 : DatumGetInt64(d);
-		d = column(row, 17, &isnull);
-		job->schedule.has_end_at = !isnull;
-		job->schedule.end_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = column(row, 18, &isnull);
-		job->retry_due = !isnull && DatumGetTimestampTz(d) <= now;
-		job->retry_at = isnull ? 0 : DatumGetTimestampTz(d);
-		job->retry_attempt = DatumGetInt32(column(row, 19, &isnull));
-		job->retries = DatumGetInt32(column(row, 20, &isnull));
-		job->retry_backoff_us = DatumGetInt64(column(row, 21, &isnull));
-		job->retry_backoff_max_us = DatumGetInt64(column(row, 22, &isnull));
-		d = column(row, 23, &isnull);
-		job->policy.has_misfire_grace = !isnull;
-		job->policy.misfire_grace_us = isnull ? 0 : DatumGetInt64(d);
-		job->policy.coalesce = DatumGetBool(column(row, 24, &isnull));
-		job->policy.max_catchup = DatumGetInt32(column(row, 25, &isnull));
-		job->policy.overlap = text_column(row, 26);
-		Datum started = column(row, 27, &isnull);
-		bool started_null = isnull;
-		Datum finished = column(row, 28, &isnull);
-		job->policy.has_last_run = !started_null && !isnull;
-		job->policy.last_started = started_null ? 0 : DatumGetTimestampTz(started);
-		job->policy.last_finished = isnull ? 0 : DatumGetTimestampTz(finished);
-		job->log_runs = text_column(row, 29);
-		jobs = lappend(jobs, job);
-	}
+	for (uint64 i = 0; i < SPI_processed; i++)
+		jobs = lappend(jobs, read_job_row((int)i, now));
 	MemoryContextSwitchTo(old);
 	return jobs;
+}
+
+DueJob *
+load_job(int64 job_id, MemoryContext into)
+{
+	Datum values[1] = {Int64GetDatum(job_id)};
+	execute(load_job_stmt, values, nullptr, true);
+	if (SPI_processed == 0)
+		return nullptr;
+	MemoryContext old = MemoryContextSwitchTo(into);
+	DueJob *job = read_job_row(0, GetCurrentTimestamp());
+	MemoryContextSwitchTo(old);
+	return job;
+}
+
+void
+set_run_pid(int64 run_id)
+{
+	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
+	execute(run_pid_stmt, values, nullptr, false);
+}
+
+void
+mark_run_delayed(int64 run_id, int64 waited_ms)
+{
+	Datum values[2] = {Int64GetDatum(run_id), Int64GetDatum(waited_ms)};
+	execute(run_delayed_stmt, values, nullptr, false);
+}
+
+void
+mark_run_crashed(int64 run_id, const char *message)
+{
+	Datum values[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
+	execute(run_crashed_stmt, values, nullptr, false);
 }
 
 int64
@@ -392,11 +468,15 @@ mark_reboot_jobs_due(int32 tier_id)
 }
 
 int64
-mark_orphaned_runs(int32 tier_id)
+mark_orphaned_runs(int32 tier_id, const int64 *live_run_ids, int nlive)
 {
 	int64 total = 0;
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nlive, 1)));
+	for (int i = 0; i < nlive; i++)
+		elems[i] = Int64GetDatum(live_run_ids[i]);
+	ArrayType *live = construct_array(elems, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
 	for (;;) {
-		Datum values[2] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid)};
+		Datum values[3] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live)};
 		execute(mark_orphans_stmt, values, nullptr, false);
 		bool isnull;
 		int64 n = DatumGetInt64(column(0, 1, &isnull));

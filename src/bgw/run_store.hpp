@@ -35,6 +35,7 @@ struct DueJob {
 	int64 retry_backoff_us;
 	int64 retry_backoff_max_us;
 	char *log_runs; // all | failures | none
+	int32 max_instances; // overlap 'allow': runs of it at once in a parallel tier
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -45,13 +46,16 @@ struct TierState {
 	bool has_next_run;
 	TimestampTz next_run_at; // earliest next_run_at of the tier's enabled jobs
 	bool requested;          // some job has a run_now request
+	int32 concurrency;       // > 1: a parallel tier (executors)
 };
 
 // Opens/commits an internal transaction: search_path pinned to pg_catalog,
-// synchronous_commit off (the run's own statements flush the WAL that
-// matters), a short lock_timeout so a user's lock on a foreman table cannot
-// freeze the tier, no statement_timeout.
-void internal_xact_begin();
+// a short lock_timeout so a user's lock on a foreman table cannot freeze the
+// tier, no statement_timeout. Not durable: synchronous_commit off (after a
+// crash such a record may be lost, e.g. a finished run shows as 'crashed').
+// Durable: the record of a run that starts, which must survive a crash of
+// the run itself, so that no fire time runs twice or silently vanishes.
+void internal_xact_begin(bool durable = false);
 void internal_xact_commit();
 
 TierState read_tier_state(int32 tier_id);
@@ -83,7 +87,20 @@ int64 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *r
 void mark_reboot_jobs_due(int32 tier_id);
 
 // Marks runs of this tier left 'running' by processes other than this one as
-// 'crashed', in batches of 1000; returns how many.
-int64 mark_orphaned_runs(int32 tier_id);
+// 'crashed', in batches of 1000, except those of live executors; returns how
+// many.
+int64 mark_orphaned_runs(int32 tier_id, const int64 *live_run_ids, int nlive);
+
+// One job by id (as load_due_jobs reads it), or nullptr.
+DueJob *load_job(int64 job_id, MemoryContext into);
+
+// A run that waited for the executor cap: reason 'delayed', and how long.
+void mark_run_delayed(int64 run_id, int64 waited_ms);
+
+// Records this process as the one running run_id (an executor).
+void set_run_pid(int64 run_id);
+
+// An executor ended without recording its run: 'crashed' (if still running).
+void mark_run_crashed(int64 run_id, const char *message);
 
 } // namespace foreman::bgw

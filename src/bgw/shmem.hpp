@@ -92,12 +92,35 @@ struct CoordinatorSlot {
 	bool deposed;         // the launcher found it stalled and terminated it: it must run nothing more
 };
 
+// One executor (parallel tiers). pid 0: free; -1: reserved by a coordinator,
+// the executor not yet started. The executor clears its own slot when it
+// exits; a coordinator frees a reservation whose executor never started; a
+// crash-restart resets them all. So a slot is never leaked nor freed twice.
+// An executor that finished a run waits a little (idle, run_id 0) for its
+// coordinator to hand it the next one, instead of a new fork and connection.
+constexpr int kMaxExecutors = 256;
+struct ExecutorSlot {
+	pid_t pid;
+	pid_t coordinator;
+	Oid dboid;
+	int32 tier_id;
+	int64 run_id; // the run it is running; 0 while idle
+	int64 job_id;
+	int32 attempt;
+	TimestampTz started_at;
+	bool idle;
+	bool retire;            // asked to exit (another tier needs the slot)
+	Latch *latch;           // the executor's
+	Latch *coordinator_latch;
+};
+
 struct Shared {
 	LWLock *lock;
 	pid_t launcher_pid;
 	Latch *launcher_latch;
 	pg_atomic_uint32 rescan_all; // set: re-list pg_database
 	DatabaseEntry dbs[kMaxDatabases];
+	ExecutorSlot executors[kMaxExecutors];
 	int nslots;
 	CoordinatorSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
