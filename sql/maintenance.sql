@@ -323,5 +323,16 @@ CALL foreman.trim_run_history();
 RESET ROLE;
 SELECT foreman.unschedule('history_probe');
 
+-- A maintenance job's command is pg_foreman's: alter_job refuses to change
+-- it, and schedule() over it makes a plain SQL job of it again.
+SELECT foreman.schedule_purge('purge_again', 'audit_log', 'at', '30 days') > 0 AS scheduled;
+SELECT foreman.alter_job('purge_again', command => 'SELECT 1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT foreman.schedule('purge_again', '1 hour', 'SELECT 1') > 0 AS replaced;
+SELECT kind, command FROM foreman.jobs WHERE job_name = 'purge_again';
+SELECT count(*) AS maintenance_rows FROM foreman.maintenance m JOIN foreman.job j USING (job_id)
+ WHERE j.job_name = 'purge_again';
+SELECT foreman.unschedule('purge_again');
+
 DROP OWNED BY regress_maint_reader;
 DROP ROLE regress_maint_reader;

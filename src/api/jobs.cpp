@@ -224,7 +224,7 @@ first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 pha
 // run time when the schedule did not change, so re-running a setup script
 // does not shift a job's fire times.
 int64
-write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
+write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql_job)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	TimestampTz anchor = spec->has_start_at ? spec->start_at : now;
@@ -332,11 +332,19 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r)
 		         " $21, $22, $23, $24, $25, $26, $27 WHERE $1 = 0 RETURNING job_id",
 		         kArgs, types, values, nulls, false);
 	} else {
+		// schedule() over a maintenance job of the same name makes it a plain
+		// SQL job again: its stored arguments go (schedule_expiry() and
+		// schedule_purge() set them again after calling schedule()).
+		if (as_sql_job) {
+			Oid dtypes[1] = {INT8OID};
+			Datum dvalues[1] = {Int64GetDatum(job_id)};
+			spi_exec("DELETE FROM foreman.maintenance WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
+		}
 		spi_exec(psprintf("UPDATE foreman.job SET %s, revision = revision + 1, updated_at = now(),"
 		                  " run_requested_at = NULL, consecutive_failures = 0, disabled_reason = NULL,"
-		                  " retry_at = NULL, retry_attempt = 0"
+		                  " retry_at = NULL, retry_attempt = 0%s"
 		                  " WHERE job_id = $1 RETURNING job_id",
-		                  columns),
+		                  columns, as_sql_job ? ", kind = 'sql'" : ""),
 		         kArgs, types, values, nulls, false);
 	}
 	bool isnull;
@@ -504,7 +512,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 		bool isnull;
 		existing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	int64 job_id = write_job(existing, owner, &spec, r);
+	int64 job_id = write_job(existing, owner, &spec, r, true);
 	elevation_end(&e);
 	PG_RETURN_INT64(job_id);
 }
@@ -522,13 +530,23 @@ FOREMAN_FUNCTION(foreman_alter_job)
 	load_spec(job.job_id, &spec);
 	if (!PG_ARGISNULL(1))
 		spec.schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!PG_ARGISNULL(2))
+	if (!PG_ARGISNULL(2)) {
+		Oid ktypes[1] = {INT8OID};
+		Datum kvalues[1] = {Int64GetDatum(job.job_id)};
+		spi_exec("SELECT kind FROM foreman.job WHERE job_id = $1", 1, ktypes, kvalues, nullptr, true);
+		char *kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (strcmp(kind, "sql") != 0)
+			ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+			                errmsg("job \"%s\" is a scheduled %s; pg_foreman writes its command", name, kind),
+			                errhint("Change it with foreman.schedule_%s(), or replace it with foreman.schedule().",
+			                        kind)));
 		spec.command = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	}
 	apply_settings(fcinfo, 3, &spec);
 	Resolved r;
 	validate(&spec, &r);
 	check_role_limits(caller, job.owner, r, spec.job_name);
-	write_job(job.job_id, job.owner, &spec, r);
+	write_job(job.job_id, job.owner, &spec, r, false);
 	if (job.tier_id != r.tier_id)
 		wake_tier_at_commit(job.tier_id);
 	elevation_end(&e);
