@@ -276,7 +276,7 @@ CREATE FUNCTION foreman._coordinators(
     OUT tier_id integer, OUT pid integer, OUT leader boolean, OUT state text,
     OUT current_job_id bigint, OUT current_job text, OUT progress text,
     OUT started_at timestamptz, OUT heartbeat_at timestamptz, OUT job_started_at timestamptz,
-    OUT runs bigint)
+    OUT runs bigint, OUT current_job_owner oid)
 RETURNS SETOF record
 LANGUAGE C STRICT VOLATILE
 AS 'MODULE_PATHNAME', 'foreman_coordinators';
@@ -328,10 +328,15 @@ SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
                 CASE WHEN pg_catalog.pg_is_in_recovery() THEN 'not running: server is in recovery'
                      WHEN NOT t.enabled THEN 'not running: tier disabled'
                      ELSE 'not running' END) AS state,
-       -- another owner's job: neither its name nor its progress is shown
-       CASE WHEN c.current_job_id IS NULL OR EXISTS (SELECT FROM foreman.job j WHERE j.job_id = c.current_job_id)
+       -- another role's job: neither its name nor its progress is shown (decided
+       -- from shared memory: this view must answer while foreman.job is locked)
+       CASE WHEN c.current_job_owner IS NULL OR pg_catalog.pg_has_role('foreman_admin', 'USAGE')
+                 OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                             WHERE r.oid = c.current_job_owner AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
             THEN c.current_job ELSE '(another role''s job)' END AS current_job,
-       CASE WHEN c.current_job_id IS NULL OR EXISTS (SELECT FROM foreman.job j WHERE j.job_id = c.current_job_id)
+       CASE WHEN c.current_job_owner IS NULL OR pg_catalog.pg_has_role('foreman_admin', 'USAGE')
+                 OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                             WHERE r.oid = c.current_job_owner AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
             THEN c.progress END AS progress,
        c.job_started_at, c.heartbeat_at,
        pg_catalog.clock_timestamp() - c.heartbeat_at AS heartbeat_age,

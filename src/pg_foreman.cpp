@@ -27,6 +27,7 @@ int guc_log_runs = static_cast<int>(LogRuns::Failures);
 int guc_max_jobs_per_role = 1000;
 int guc_min_user_interval_ms = 1000;
 int guc_max_executors = -1;
+int guc_executor_idle_ms = 2000;
 int guc_run_retention_s = 7 * 24 * 3600;
 int guc_max_runs_per_job = 1000;
 
@@ -111,6 +112,11 @@ define_settings()
 	                        "-1: max_worker_processes minus max_parallel_workers, the launcher, the running "
 	                        "coordinators and two scouts.",
 	                        &guc_max_executors, -1, -1, 4096, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomIntVariable("foreman.executor_idle_timeout",
+	                        "How long an executor that finished a run waits for the next one.",
+	                        "0: every run gets a new executor (a fork and a connection each).",
+	                        &guc_executor_idle_ms, 2000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+	                        nullptr);
 	MarkGUCPrefixReserved("foreman");
 }
 

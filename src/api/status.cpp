@@ -28,8 +28,8 @@ FOREMAN_FUNCTION(foreman_coordinators)
 
 	for (int i = 0; i < n; i++) {
 		CoordinatorSlot &s = copy[i];
-		Datum values[11];
-		bool nulls[11] = {};
+		Datum values[12];
+		bool nulls[12] = {};
 		values[0] = Int32GetDatum(s.tier_id);
 		values[1] = Int32GetDatum(s.pid);
 		values[2] = BoolGetDatum(s.leader);
@@ -45,6 +45,8 @@ FOREMAN_FUNCTION(foreman_coordinators)
 		values[9] = TimestampTzGetDatum(s.job_started_at);
 		nulls[9] = s.job_started_at == 0;
 		values[10] = Int64GetDatum(s.runs);
+		values[11] = ObjectIdGetDatum(s.current_job_owner);
+		nulls[11] = !OidIsValid(s.current_job_owner);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;

@@ -63,6 +63,17 @@ my_slot()
 	return shared()->slots[slot_index];
 }
 
+TimeoutId beat_timeout_id;
+constexpr int kJobBeatMs = 1000;
+
+// Signal context: one aligned store, no lock.
+void
+job_beat_handler()
+{
+	if (slot_index >= 0)
+		my_slot().job_beat_at = GetCurrentTimestamp();
+}
+
 // Publish state and heartbeat; the launcher and tier_status read them.
 void
 publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started = 0)
@@ -75,11 +86,13 @@ publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started =
 	slot.heartbeat_at = GetCurrentTimestamp();
 	if (job) {
 		slot.current_job_id = job->job_id;
+		slot.current_job_owner = job->owner;
 		strlcpy(slot.current_job, job->job_name, kNameLen);
 		slot.job_started_at = job_started;
 		slot.job_has_timeout = job->timeout_ms > 0;
 	} else if (state != CoordState::Running) {
 		slot.current_job_id = 0;
+		slot.current_job_owner = InvalidOid;
 		slot.current_job[0] = '\0';
 		slot.job_started_at = 0;
 		slot.job_has_timeout = false;
@@ -268,13 +281,18 @@ run_job(const DueJob &job)
 		return; // skipped, or changed since loaded: the next cycle sees it as it is now
 
 	static const RunHooks hooks = {
-		[](const DueJob &j, TimestampTz started) { publish(CoordState::Running, &j, started); },
+		[](const DueJob &j, TimestampTz started) {
+			publish(CoordState::Running, &j, started);
+			my_slot().job_beat_at = started;
+			enable_timeout_every(beat_timeout_id, TimestampTzPlusMilliseconds(started, kJobBeatMs), kJobBeatMs);
+		},
 		[]() {
 			if (!try_leadership())
 				is_leader = false;
 		},
 	};
 	(void)runner_execute(job, run_id, plan.attempt, now, job_context, hooks);
+	disable_timeout(beat_timeout_id, false);
 	publish(CoordState::Bookkeeping, &job, now);
 
 	Shared *sh = shared();
@@ -310,8 +328,7 @@ reap_executors()
 		}
 		executor_release_reservation(inflight[i].slot, inflight[i].run_id);
 		ended[nended++] = inflight[i].run_id;
-		pfree(inflight[i].handle);
-		inflight[i] = inflight[--ninflight];
+		i++;
 	}
 	if (nended == 0)
 		return;
@@ -319,6 +336,21 @@ reap_executors()
 	for (int i = 0; i < nended; i++)
 		mark_run_crashed(ended[i], "its executor ended before it recorded the run");
 	internal_xact_commit();
+	// Forgotten only once that is committed (a lock timeout retries it).
+	for (int i = 0; i < ninflight;) {
+		pid_t pid;
+		if (GetBackgroundWorkerPid(inflight[i].handle, &pid) == BGWH_STOPPED) {
+			bool ended_now = false;
+			for (int j = 0; j < nended; j++)
+				ended_now |= ended[j] == inflight[i].run_id;
+			if (ended_now) {
+				pfree(inflight[i].handle);
+				inflight[i] = inflight[--ninflight];
+				continue;
+			}
+		}
+		i++;
+	}
 }
 
 // Starts a new executor in a reserved slot for a recorded run; on failure the
@@ -487,8 +519,19 @@ leader_cycle()
 
 	internal_xact_begin();
 	if (!orphans_checked) {
-		int64 live[kMaxExecutors];
-		int nlive = executor_run_ids(args.tier_id, live, kMaxExecutors);
+		// Runs whose process is alive are not orphans: another coordinator
+		// of this tier finishing its last run, or an executor.
+		int32 live[kMaxExecutors + 256];
+		int nlive = 0;
+		Shared *sh = shared();
+		LWLockAcquire(sh->lock, LW_SHARED);
+		for (int i = 0; i < sh->nslots && nlive < 256; i++)
+			if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
+				live[nlive++] = sh->slots[i].pid;
+		for (auto &e : sh->executors)
+			if (e.pid > 0 && e.dboid == MyDatabaseId)
+				live[nlive++] = e.pid;
+		LWLockRelease(sh->lock);
 		int64 n = mark_orphaned_runs(args.tier_id, live, nlive);
 		if (n > 0)
 			ereport(LOG, (errmsg("%s marked %lld orphaned runs as crashed",
@@ -627,6 +670,7 @@ foreman_coordinator_main(Datum)
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	session_init();
 	runner_init();
+	beat_timeout_id = RegisterTimeout(USER_TIMEOUT, job_beat_handler);
 
 	// bgw_name is "pg_foreman coordinator <db>/<tier>".
 	const char *name = MyBgworkerEntry->bgw_name;
@@ -670,6 +714,14 @@ foreman_coordinator_main(Datum)
 			                     kLeadershipLockClass, args.tier_id)));
 		}
 
+		// A run's outcome not yet recorded comes first; until it is, nothing
+		// else runs (the tier is blocked, and says so).
+		if (!runner_flush_pending()) {
+			publish(CoordState::Blocked);
+			publish_progress(psprintf("blocked: recording the last run: %s", runner_last_error()));
+			sleep_on_latch(1000);
+			continue;
+		}
 		publish(CoordState::Idle);
 		long timeout = leader_cycle();
 		consecutive_errors = 0;

@@ -34,7 +34,6 @@ struct ExecutorArgs {
 static_assert(sizeof(ExecutorArgs) <= BGW_EXTRALEN);
 
 int my_slot_index = -1;
-constexpr long kIdleMs = 2000; // an idle executor waits this long for its next run
 
 int
 slot_limit()
@@ -311,6 +310,13 @@ foreman_executor_main(Datum)
 		if (job) {
 			static const RunHooks hooks = {nullptr, nullptr};
 			(void)runner_execute(*job, run_id, attempt, started, job_context, hooks);
+			// Its outcome must be recorded before this executor takes more
+			// work or leaves: retry (bounded, about 10 minutes) through a
+			// user's lock on foreman.job_run.
+			for (int tries = 0; !runner_flush_pending() && tries < 600 && !runner_stop_requested(); tries++) {
+				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
 		}
 
 		// Idle: tell the coordinator, which may have due jobs waiting.
@@ -335,7 +341,8 @@ foreman_executor_main(Datum)
 				job_id = slot.job_id;
 				attempt = slot.attempt;
 				started = slot.started_at;
-			} else if (slot.retire || TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), kIdleMs)) {
+			} else if (slot.retire ||
+			           TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), foreman::guc_executor_idle_ms)) {
 				// Leaving: the slot is freed under the same lock, so no run
 				// can be handed to a process that is going.
 				memset(&slot, 0, sizeof slot);
@@ -346,10 +353,14 @@ foreman_executor_main(Datum)
 			if (leaving)
 				proc_exit(0);
 			if (!assigned) {
-				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kIdleMs / 4,
-				                PG_WAIT_EXTENSION);
+				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				                Max(10L, Min(500L, (long)foreman::guc_executor_idle_ms / 4)), PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
 				CHECK_FOR_INTERRUPTS();
+				if (ConfigReloadPending) {
+					ConfigReloadPending = false;
+					ProcessConfigFile(PGC_SIGHUP);
+				}
 			}
 		}
 		if (!assigned)

@@ -6,6 +6,7 @@
 #include "pg/settings.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -22,6 +23,26 @@ volatile sig_atomic_t got_sigterm = false;
 volatile sig_atomic_t in_job = false;
 volatile sig_atomic_t job_timed_out = false;
 TimeoutId job_timeout_id;
+// A run's outcome, kept until the transaction that records it commits.
+struct PendingFinish {
+	bool pending;
+	int64 run_id;
+	char status[16];
+	uint64 rows;
+	int32 batches;
+	char *command_tag;
+	bool has_sqlstate;
+	char sqlstate[6];
+	char *message;
+	bool keep_row;
+	bool has_retry;
+	TimestampTz retry_at;
+	int32 next_attempt;
+	char *disable_reason;
+};
+PendingFinish pending;
+char last_error[128];
+
 // Totals reported by the running job itself (report_run_totals).
 bool totals_reported = false;
 int64 reported_rows = 0;
@@ -149,6 +170,8 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 	}
 
 	const char *status = status_of(outcome);
+	if (strcmp(status, "timed_out") == 0)
+		outcome.message = psprintf("canceling statement due to the job's timeout (%lld ms)", (long long)job.timeout_ms);
 	char sqlstate[6] = "";
 	if (!outcome.ok)
 		strlcpy(sqlstate, unpack_sql_state(outcome.sqlerrcode), sizeof sqlstate);
@@ -162,20 +185,88 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			GetCurrentTimestamp(), pg::retry_delay_us(job.retry_backoff_us, attempt, job.retry_backoff_max_us) / 1000);
 	bool keep_row = strcmp(job.log_runs, "all") == 0 || (strcmp(job.log_runs, "failures") == 0 && !outcome.ok);
 
+	// The session first (it touches no foreman table, so no user's lock on
+	// one can stop it): the next job must not see this one's state.
 	internal_xact_begin();
-	// Finish the run row first: it stays locked (and is no longer 'running')
-	// until commit, so a coordinator that takes the lead in the moment the
-	// session's advisory locks are released below cannot mark it crashed.
-	uint64 rows = totals_reported ? (uint64)reported_rows : outcome.rows;
-	finish_run(run_id, status, rows, totals_reported ? reported_batches : -1, outcome.command_tag,
-	           outcome.ok ? nullptr : sqlstate, outcome.ok ? nullptr : outcome.message, keep_row, has_retry,
-	           retry_at, attempt + 1, job.owner_problem);
 	session_reset();
 	if (hooks.after_reset)
 		hooks.after_reset();
 	internal_xact_commit();
+
+	// Then the outcome. Kept until it commits: a lock a user holds on a
+	// foreman table delays it (lock_timeout), it does not lose it.
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	pending.run_id = run_id;
+	strlcpy(pending.status, status, sizeof pending.status);
+	pending.rows = totals_reported ? (uint64)reported_rows : outcome.rows;
+	pending.batches = totals_reported ? reported_batches : -1;
+	pending.command_tag = outcome.command_tag ? pstrdup(outcome.command_tag) : nullptr;
+	strlcpy(pending.sqlstate, sqlstate, sizeof pending.sqlstate);
+	pending.has_sqlstate = !outcome.ok;
+	pending.message = !outcome.ok && outcome.message ? pstrdup(outcome.message) : nullptr;
+	pending.keep_row = keep_row;
+	pending.has_retry = has_retry;
+	pending.retry_at = retry_at;
+	pending.next_attempt = attempt + 1;
+	pending.disable_reason = job.owner_problem ? pstrdup(job.owner_problem) : nullptr;
+	pending.pending = true;
+	MemoryContextSwitchTo(old);
+	(void)runner_flush_pending();
 	log_run(job, run_id, status, outcome, started);
 	return status;
+}
+
+const char *
+runner_last_error()
+{
+	return last_error;
+}
+
+bool
+runner_has_pending()
+{
+	return pending.pending;
+}
+
+bool
+runner_flush_pending()
+{
+	if (!pending.pending)
+		return true;
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool done = false;
+	PG_TRY();
+	{
+		internal_xact_begin();
+		finish_run(pending.run_id, pending.status, pending.rows, pending.batches, pending.command_tag,
+		           pending.has_sqlstate ? pending.sqlstate : nullptr, pending.message, pending.keep_row,
+		           pending.has_retry, pending.retry_at, pending.next_attempt, pending.disable_reason);
+		internal_xact_commit();
+		done = true;
+	}
+	PG_CATCH();
+	{
+		// E.g. a lock timeout on foreman.job_run: log it, abort, try later.
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
+		FreeErrorData(edata);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	if (done) {
+		if (pending.command_tag)
+			pfree(pending.command_tag);
+		if (pending.message)
+			pfree(pending.message);
+		if (pending.disable_reason)
+			pfree(pending.disable_reason);
+		memset(&pending, 0, sizeof pending);
+	}
+	return done;
 }
 
 } // namespace foreman::bgw

@@ -31,9 +31,17 @@ struct RunHooks {
 };
 
 // Runs job's command as its owner, resets the session, and records the
-// outcome on run_id (with retries, log_runs and automatic disabling).
-// Returns the status recorded.
+// outcome on run_id (with retries, log_runs and automatic disabling); if the
+// outcome cannot be recorded now it stays pending (runner_flush_pending).
+// Returns the run's status.
 const char *runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started,
                            MemoryContext job_context, const RunHooks &hooks);
+
+// A run whose outcome could not be recorded yet (e.g. a user holds a lock on
+// foreman.job_run): runner_flush_pending() tries again; true when nothing is
+// left pending. Call it before anything else that writes the catalog.
+bool runner_has_pending();
+bool runner_flush_pending();
+const char *runner_last_error(); // why the last flush failed
 
 } // namespace foreman::bgw

@@ -374,7 +374,11 @@ supervise(TimestampTz now)
 			continue;
 		if (slot.state == CoordState::Running && slot.job_has_timeout)
 			continue;
-		if (!TimestampDifferenceExceeds(slot.heartbeat_at, now, guc_stall_timeout_ms))
+		// Inside a job the timer's beat counts: a long statement is not a stall.
+		TimestampTz beat = slot.heartbeat_at;
+		if (slot.state == CoordState::Running && slot.job_beat_at > beat)
+			beat = slot.job_beat_at;
+		if (!TimestampDifferenceExceeds(beat, now, guc_stall_timeout_ms))
 			continue;
 		slot.deposed = true;
 		Stalled &st = stalled[nstalled++];
@@ -382,7 +386,7 @@ supervise(TimestampTz now)
 		st.dboid = slot.dboid;
 		st.tier_id = slot.tier_id;
 		snprintf(st.name, sizeof st.name, "%s/%s", slot.dbname, slot.tier_name);
-		st.age_ms = (long)((now - slot.heartbeat_at) / 1000);
+		st.age_ms = (long)((now - beat) / 1000);
 		for (auto &db : sh->dbs) {
 			if (db.state == DbState::Free || db.dboid != slot.dboid)
 				continue;

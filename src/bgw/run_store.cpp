@@ -168,7 +168,7 @@ Statement mark_orphans_stmt = {
 	"         message = format('the process running it (pid %s) ended before the run finished', pid)"
 	"   WHERE run_id IN (SELECT run_id FROM foreman.job_run"
 	"                     WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
-	"                       AND run_id <> ALL ($3)"
+	"                       AND (pid IS NULL OR pid <> ALL ($3))"
 	"                     ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)"
 	"  RETURNING job_id, run_id, finished_at),"
 	" j AS ("
@@ -187,7 +187,7 @@ Statement mark_orphans_stmt = {
 	"    FROM c WHERE j.job_id = c.job_id"
 	"  RETURNING 1)"
 	"SELECT count(*) FROM c",
-	3, {INT4OID, INT4OID, INT8ARRAYOID}, nullptr};
+	3, {INT4OID, INT4OID, INT4ARRAYOID}, nullptr};
 
 SPIPlanPtr
 plan_of(Statement &stmt)
@@ -468,13 +468,13 @@ mark_reboot_jobs_due(int32 tier_id)
 }
 
 int64
-mark_orphaned_runs(int32 tier_id, const int64 *live_run_ids, int nlive)
+mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive)
 {
 	int64 total = 0;
 	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nlive, 1)));
 	for (int i = 0; i < nlive; i++)
-		elems[i] = Int64GetDatum(live_run_ids[i]);
-	ArrayType *live = construct_array(elems, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
+		elems[i] = Int32GetDatum(live_pids[i]);
+	ArrayType *live = construct_array(elems, nlive, INT4OID, sizeof(int32), true, TYPALIGN_INT);
 	for (;;) {
 		Datum values[3] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live)};
 		execute(mark_orphans_stmt, values, nullptr, false);

@@ -86,10 +86,10 @@ int64 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *r
 // Makes the tier's @reboot jobs due now.
 void mark_reboot_jobs_due(int32 tier_id);
 
-// Marks runs of this tier left 'running' by processes other than this one as
-// 'crashed', in batches of 1000, except those of live executors; returns how
-// many.
-int64 mark_orphaned_runs(int32 tier_id, const int64 *live_run_ids, int nlive);
+// Marks runs of this tier left 'running' by a process that is gone (not this
+// one, nor a live pg_foreman process in live_pids) as 'crashed', in batches
+// of 1000; returns how many.
+int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive);
 
 // One job by id (as load_due_jobs reads it), or nullptr.
 DueJob *load_job(int64 job_id, MemoryContext into);

@@ -81,10 +81,15 @@ struct CoordinatorSlot {
 	char dbname[kNameLen];
 	char tier_name[kNameLen];
 	int64 current_job_id;
+	Oid current_job_owner;
 	char current_job[kNameLen];
 	char progress[128];
 	TimestampTz started_at;
 	TimestampTz heartbeat_at;
+	// Beaten by a timer while a job runs (an aligned 64-bit store from a
+	// signal handler, read without the lock): a process that is alive beats
+	// even inside a long statement; a frozen one does not.
+	volatile TimestampTz job_beat_at;
 	TimestampTz job_started_at;
 	bool job_has_timeout; // the running job has its own timeout: stall supervision waits for it
 	int64 runs;           // runs finished since start

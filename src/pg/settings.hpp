@@ -13,6 +13,7 @@ extern int guc_run_retention_s;   // foreman.run_retention: run history kept (0:
 extern int guc_max_runs_per_job;  // foreman.max_runs_per_job: runs kept per job (0: no cap)
 extern int guc_max_jobs_per_role; // foreman.max_jobs_per_role: jobs a non-admin role may own
 extern int guc_min_user_interval_ms; // foreman.min_user_interval: shortest period for non-admin roles
+extern int guc_executor_idle_ms;  // foreman.executor_idle_timeout: an idle executor waits this long for work (0: none)
 extern int guc_max_executors;     // foreman.max_executors: executors across the cluster (-1: automatic)
 
 void define_settings();
