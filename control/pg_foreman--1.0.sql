@@ -45,6 +45,18 @@ CREATE TABLE foreman.tier (
 COMMENT ON TABLE foreman.tier IS 'pg_foreman tiers: each enabled tier is run by one leading coordinator';
 
 
+-- Leadership fencing: every coordinator that starts leading a tier takes the
+-- next epoch here, and a run starts only under the current epoch. A leader
+-- the launcher deposed for stalling (it may be frozen, still holding the
+-- advisory lock) can therefore never start a run once it thaws.
+CREATE TABLE foreman.tier_lease (
+    tier_id    integer PRIMARY KEY REFERENCES foreman.tier (tier_id) ON DELETE CASCADE,
+    epoch      bigint NOT NULL,
+    leader_pid integer NOT NULL,
+    since      timestamptz NOT NULL
+);
+COMMENT ON TABLE foreman.tier_lease IS 'pg_foreman leadership epochs: a run starts only under its tier''s current epoch';
+
 -- ---------------------------------------------------------------------------
 -- Jobs.
 
@@ -143,8 +155,8 @@ CREATE INDEX job_run_started_idx ON foreman.job_run (started_at);
 -- Who sees what: a role sees the jobs and runs of roles whose privileges it
 -- has; superusers see everything. Nobody writes the tables directly.
 
-REVOKE ALL ON foreman.tier, foreman.job, foreman.job_run FROM PUBLIC;
-GRANT SELECT ON foreman.tier TO PUBLIC;
+REVOKE ALL ON foreman.tier, foreman.tier_lease, foreman.job, foreman.job_run FROM PUBLIC;
+GRANT SELECT ON foreman.tier, foreman.tier_lease TO PUBLIC;
 GRANT SELECT ON foreman.job, foreman.job_run TO PUBLIC;
 ALTER TABLE foreman.job ENABLE ROW LEVEL SECURITY;
 ALTER TABLE foreman.job_run ENABLE ROW LEVEL SECURITY;

@@ -53,6 +53,8 @@ constexpr long kMaxErrorBackoffMs = 5000;  // after a bookkeeping error, wait at
 CoordinatorArgs args;
 int slot_index = -1;
 bool is_leader = false;
+bool fenced = false;      // leading in place of a deposed leader that still holds the lock
+bool lease_taken = false; // this leadership's epoch is taken
 bool orphans_checked = false;
 MemoryContext cycle_context;
 MemoryContext job_context;
@@ -160,6 +162,30 @@ try_leadership()
 	LOCKTAG tag;
 	set_leadership_tag(&tag);
 	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+// A leader of this tier that the launcher deposed for stalling may be frozen
+// with the lock in hand. One follower may lead in its place, fenced by the
+// lease epoch (the deposed one can start no run once it thaws). Returns true
+// when this process is (or becomes) that follower.
+bool
+fence_deposed_leader(bool claim)
+{
+	Shared *sh = shared();
+	bool found = false;
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < sh->nslots; i++) {
+		CoordinatorSlot &s = sh->slots[i];
+		if (s.pid == 0 || s.pid == MyProcPid || s.dboid != MyDatabaseId || s.tier_id != args.tier_id || !s.deposed ||
+		    !s.leader)
+			continue;
+		if (s.fenced_by == MyProcPid || (claim && s.fenced_by == 0)) {
+			s.fenced_by = MyProcPid;
+			found = true;
+		}
+	}
+	LWLockRelease(sh->lock);
+	return found;
 }
 
 void
@@ -287,7 +313,11 @@ run_job(const DueJob &job)
 			enable_timeout_every(beat_timeout_id, TimestampTzPlusMilliseconds(started, kJobBeatMs), kJobBeatMs);
 		},
 		[]() {
-			if (!try_leadership())
+			// Re-take the lock the session reset released. A fenced leader
+			// never had it: it stays leader while the deposed one lives.
+			if (try_leadership())
+				fenced = false;
+			else if (!fenced)
 				is_leader = false;
 		},
 	};
@@ -704,14 +734,36 @@ foreman_coordinator_main(Datum)
 
 		if (!is_leader) {
 			is_leader = try_leadership();
+			if (!is_leader && fence_deposed_leader(true)) {
+				is_leader = fenced = true;
+				ereport(LOG, (errmsg("%s leads in place of a deposed leader that still holds advisory lock %u/%d",
+				                     name, kLeadershipLockClass, args.tier_id)));
+			}
 			if (!is_leader) {
 				publish(CoordState::WaitingForLeadership);
 				sleep_on_latch(kFollowerPollMs);
 				continue;
 			}
 			orphans_checked = false;
-			ereport(LOG, (errmsg("%s leads (advisory lock %u/%d)", name,
-			                     kLeadershipLockClass, args.tier_id)));
+			lease_taken = false;
+			if (!fenced)
+				ereport(LOG, (errmsg("%s leads (advisory lock %u/%d)", name, kLeadershipLockClass, args.tier_id)));
+		}
+		if (fenced) {
+			// The lock, once the deposed process lets go of it.
+			if (try_leadership())
+				fenced = false;
+			else if (!fence_deposed_leader(false)) {
+				is_leader = fenced = lease_taken = false; // someone else leads now
+				continue;
+			}
+		}
+		if (!lease_taken) {
+			internal_xact_begin(true);
+			int64 epoch = take_lease(args.tier_id);
+			internal_xact_commit();
+			lease_taken = true;
+			elog(DEBUG1, "%s leads under epoch %lld", name, (long long)epoch);
 		}
 
 		// A run's outcome not yet recorded comes first; until it is, nothing

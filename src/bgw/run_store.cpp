@@ -21,7 +21,7 @@ namespace {
 struct Statement {
 	const char *sql;
 	int nargs;
-	Oid argtypes[12];
+	Oid argtypes[14];
 	SPIPlanPtr plan;
 };
 
@@ -93,31 +93,46 @@ Statement run_crashed_stmt = {
 
 // A run starts: the job moves on (next fire time, request and pending retry
 // consumed) and the run row is written, in one statement.
+// Only under the tier's current leadership epoch ($9, $10): the lease row is
+// share-locked, so an epoch taken meanwhile waits for this, or this sees it.
+#define UNDER_LEASE \
+	"  l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $9 AND epoch = $10 FOR SHARE),"
 Statement begin_run_stmt = {
-	"WITH j AS ("
+	"WITH " UNDER_LEASE
+	" j AS ("
 	"  UPDATE foreman.job SET next_run_at = $3,"
 	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"
 	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6"
-	"   WHERE job_id = $1 AND revision = $2 AND enabled"
+	"   WHERE job_id = $1 AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
 	"  RETURNING job_id, job_name, owner, tier_id)"
 	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, scheduled_for, started_at, attempt)"
 	"SELECT job_id, job_name, owner, tier_id, $7, 'running', $5, $6, $8 FROM j "
 	"RETURNING run_id",
-	8, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID}, nullptr};
+	10, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID},
+	nullptr};
+
+// Starts leading a tier: the next epoch.
+Statement take_lease_stmt = {
+	"INSERT INTO foreman.tier_lease AS t (tier_id, epoch, leader_pid, since) VALUES ($1, 1, $2, clock_timestamp())"
+	" ON CONFLICT (tier_id) DO UPDATE SET epoch = t.epoch + 1, leader_pid = EXCLUDED.leader_pid, since = EXCLUDED.since"
+	" RETURNING epoch",
+	2, {INT4OID, INT4OID}, nullptr};
 
 // A fire time decided against (misfire, overlap) or folded into another run
 // (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
 Statement skip_stmt = {
-	"WITH j AS ("
+	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $10 AND epoch = $11 FOR SHARE),"
+	" j AS ("
 	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"
 	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"
-	"   WHERE job_id = $1 AND revision = $2 AND enabled"
+	"   WHERE job_id = $1 AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
 	"  RETURNING job_id, job_name, owner, tier_id)"
 	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, reason, message, scheduled_for,"
 	"                             started_at, finished_at)"
 	"SELECT job_id, job_name, owner, tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(), clock_timestamp() FROM j "
 	"RETURNING run_id",
-	9, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID}, nullptr};
+	11, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
+	nullptr};
 
 // A run ends. The job's last outcome, failure count, pending retry, and its
 // automatic disabling after max_failures consecutive failures.
@@ -188,6 +203,10 @@ Statement mark_orphans_stmt = {
 	"  RETURNING 1)"
 	"SELECT count(*) FROM c",
 	3, {INT4OID, INT4OID, INT4ARRAYOID}, nullptr};
+
+// This process's leadership: the tier and the epoch it leads under.
+int32 lease_tier = 0;
+int64 lease_epoch = 0;
 
 SPIPlanPtr
 plan_of(Statement &stmt)
@@ -398,11 +417,12 @@ int64
 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request, TimestampTz scheduled_for,
           TimestampTz started_at, int32 attempt)
 {
-	Datum values[8] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
-	                   TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
-	                   TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
-	                   Int32GetDatum(MyProcPid),            Int32GetDatum(attempt)};
-	char nulls[9] = "        ";
+	Datum values[10] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
+	                    TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
+	                    TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
+	                    Int32GetDatum(MyProcPid),            Int32GetDatum(attempt),
+	                    Int32GetDatum(lease_tier),           Int64GetDatum(lease_epoch)};
+	char nulls[11] = "          ";
 	if (!has_next)
 		nulls[2] = 'n';
 	execute(begin_run_stmt, values, nulls, false);
@@ -440,8 +460,8 @@ int64
 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message, bool advance,
                bool has_next, TimestampTz next_run_at, bool clear_request)
 {
-	char nulls[10] = "         ";
-	Datum values[9];
+	char nulls[12] = "           ";
+	Datum values[11];
 	values[0] = Int64GetDatum(job.job_id);
 	values[1] = Int64GetDatum(job.revision);
 	values[2] = Int32GetDatum(MyProcPid);
@@ -453,11 +473,24 @@ record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason,
 	if (!has_next)
 		nulls[7] = 'n';
 	values[8] = BoolGetDatum(clear_request);
+	values[9] = Int32GetDatum(lease_tier);
+	values[10] = Int64GetDatum(lease_epoch);
 	execute(skip_stmt, values, nulls, false);
 	if (SPI_processed == 0)
 		return 0;
 	bool isnull;
 	return DatumGetInt64(column(0, 1, &isnull));
+}
+
+int64
+take_lease(int32 tier_id)
+{
+	Datum values[2] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid)};
+	execute(take_lease_stmt, values, nullptr, false);
+	bool isnull;
+	lease_tier = tier_id;
+	lease_epoch = DatumGetInt64(column(0, 1, &isnull));
+	return lease_epoch;
 }
 
 void

@@ -83,6 +83,11 @@ void finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, co
 int64 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message,
                      bool advance, bool has_next, TimestampTz next_run_at, bool clear_request);
 
+// Starts leading tier_id under its next leadership epoch; begin_run and
+// record_skipped act only while that epoch is the tier's current one.
+// Commit it durably.
+int64 take_lease(int32 tier_id);
+
 // Makes the tier's @reboot jobs due now.
 void mark_reboot_jobs_due(int32 tier_id);
 

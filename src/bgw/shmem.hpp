@@ -95,6 +95,7 @@ struct CoordinatorSlot {
 	int64 runs;           // runs finished since start
 	Latch *latch;
 	bool deposed;         // the launcher found it stalled and terminated it: it must run nothing more
+	pid_t fenced_by;      // deposed: the coordinator that leads in its place (fenced by the lease epoch)
 };
 
 // One executor (parallel tiers). pid 0: free; -1: reserved by a coordinator,

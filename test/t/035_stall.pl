@@ -1,8 +1,3 @@
-# NOT RUN by make test (see the README, "Failure modes"): a frozen leader keeps
-# its advisory lock, so its replacement cannot lead until it thaws or dies.
-# Replacing it while frozen needs leadership fencing (an epoch checked when a
-# run starts); this test states that requirement. Run it by hand:
-#   cp test/pending/035_stall.pl test/t/ && PROVE_TESTS=t/035_stall.pl bash scripts/test.sh tap
 # 035_stall.pl: stall supervision (issue 5, item 3), foreman.stall_timeout = 3s.
 #
 #  1. A job with its own timeout that runs longer than stall_timeout is not a
