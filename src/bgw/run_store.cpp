@@ -173,9 +173,10 @@ Statement reboot_stmt = {
 	1, {INT4OID}, nullptr};
 
 // The product's own bounded batch, applied to itself. A crashed run counts
-// as a failure (towards max_failures), and the job backs off before its next
-// run: retry_backoff * 2^(failures - 1), at most an hour, so a job that kills
-// its process does not do so in a loop.
+// as a failure (towards max_failures); from the second failure in a row the
+// job backs off before its next run (retry_backoff * 2^(failures - 1), at
+// most an hour), so a job that kills its process does not do so in a loop,
+// while one crash (a server crash, a failover) costs no delay.
 Statement mark_orphans_stmt = {
 	"WITH c AS ("
 	"  UPDATE foreman.job_run"
@@ -190,9 +191,9 @@ Statement mark_orphans_stmt = {
 	"  UPDATE foreman.job j"
 	"     SET last_status = 'crashed', last_run_id = c.run_id, last_finished_at = c.finished_at,"
 	"         consecutive_failures = j.consecutive_failures + 1,"
-	"         next_run_at = CASE WHEN j.next_run_at IS NULL THEN NULL"
+	"         next_run_at = CASE WHEN j.next_run_at IS NULL OR j.consecutive_failures = 0 THEN j.next_run_at"
 	"                            ELSE greatest(j.next_run_at, c.finished_at + least(interval '1 hour',"
-	"                                 j.retry_backoff * power(2, least(j.consecutive_failures, 20))))"
+	"                                 j.retry_backoff * power(2, least(j.consecutive_failures - 1, 20))))"
 	"                       END,"
 	"         enabled = j.enabled AND NOT (j.max_failures IS NOT NULL AND j.consecutive_failures + 1 >= j.max_failures),"
 	"         disabled_reason = CASE WHEN j.max_failures IS NOT NULL AND j.consecutive_failures + 1 >= j.max_failures"
