@@ -31,6 +31,8 @@ SELECT foreman.alter_job('refresh_config', enabled => true);
 SELECT enabled, next_run_at IS NOT NULL AS has_next_run FROM foreman.jobs WHERE job_name = 'refresh_config';
 
 -- run_now is asynchronous: it returns at once and the run follows its commit.
+-- (First its scheduled run ends: a run_now asked while it runs would be skipped, overlap => 'skip'.)
+SELECT status AS first_run FROM foreman.wait_for_run('rollup', now() - interval '1 minute');
 SELECT clock_timestamp() AS before_run_now \gset
 SELECT foreman.run_now('rollup');
 SELECT status, job_name FROM foreman.wait_for_run('rollup', :'before_run_now');
