@@ -5,6 +5,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -213,7 +214,10 @@ SPIPlanPtr
 plan_of(Statement &stmt)
 {
 	if (!stmt.plan) {
-		SPIPlanPtr plan = SPI_prepare(stmt.sql, stmt.nargs, stmt.argtypes);
+		// Generic plans: planned once, and never re-planned on statistics
+		// gathered while, say, most jobs were disabled (a custom plan then
+		// picks the partial due-index over the primary key).
+		SPIPlanPtr plan = SPI_prepare_cursor(stmt.sql, stmt.nargs, stmt.argtypes, CURSOR_OPT_GENERIC_PLAN);
 		if (!plan)
 			elog(ERROR, "pg_foreman: preparing bookkeeping statement failed: %s",
 			     SPI_result_code_string(SPI_result));
