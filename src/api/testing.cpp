@@ -33,8 +33,11 @@ struct UnwindProbe {
 // A C++ exception with a SQLSTATE becomes an ordinary ERROR with it.
 FOREMAN_FUNCTION(foreman_test_throw_core_error)
 {
-	std::string state = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	std::string message = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	// Both read before any C++ object exists (text_to_cstring may ereport).
+	const char *state_arg = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *message_arg = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	std::string state = state_arg;
+	std::string message = message_arg;
 	if (state.size() != 5)
 		throw std::invalid_argument("sqlstate must have five characters");
 	throw foreman::core::Error(state.c_str(), message, "thrown by foreman_test.throw_core_error", "this is a test");
