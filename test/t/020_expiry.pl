@@ -74,7 +74,7 @@ query($node, q{
 	        COMMIT;
 	        INSERT INTO writer_log (ms) VALUES (extract(epoch FROM clock_timestamp() - t) * 1000);
 	        COMMIT;
-	        PERFORM pg_sleep(0.002);
+	        PERFORM pg_sleep(0.002); -- pacing of the writer (about 400 updates/s), not a wait for work
 	    END LOOP;
 	END $$;
 });
