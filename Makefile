@@ -10,6 +10,7 @@
 
 PG_MAJOR   ?= 15
 PG_CONFIG  ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+export PG_MAJOR PG_CONFIG
 HAVE_PGXS  := $(shell test -x $(PG_CONFIG) && test -f "$$($(PG_CONFIG) --pgxs 2>/dev/null)" && echo yes)
 
 MODULE_big = pg_foreman

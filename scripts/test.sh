@@ -24,7 +24,7 @@ run_regress() {
 	tests=$(make -s --no-print-directory print-regress)
 	if ! (cd "$dir" && as_test_user "$PG_REGRESS" --temp-instance="$dir/instance" \
 		--temp-config="$dir/regression.conf" --bindir="$PG_BIN" --inputdir=. --outputdir=. \
-		--port=54400 --load-extension=pg_foreman --dbname=foreman_regression $tests); then
+		--port="$REGRESS_PORT" --load-extension=pg_foreman --dbname=foreman_regression $tests); then
 		[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 		return 1
 	fi
@@ -37,7 +37,7 @@ run_tap() {
 	cp -r test/t "$dir/t"
 	is_root && chown -R "$TEST_USER" "$dir"
 	local status=0
-	(cd "$dir" && as_test_user env TESTDIR="$dir" PG_REGRESS="$PG_REGRESS" PGPORT=54500 \
+	(cd "$dir" && as_test_user env TESTDIR="$dir" PG_REGRESS="$PG_REGRESS" \
 		prove -I "$PGXS_DIR/src/test/perl" -I "$dir/t" ${PROVE_FLAGS:-} ${PROVE_TESTS:-t/*.pl}) || status=$?
 	if [ $status -ne 0 ]; then
 		for f in "$dir"/tmp_check/log/regress_log_*; do
