@@ -30,6 +30,7 @@ int guc_max_executors = -1;
 int guc_executor_idle_ms = 2000;
 int guc_run_retention_s = 7 * 24 * 3600;
 int guc_max_runs_per_job = 1000;
+int guc_cancel_grace_ms = 2000;
 
 namespace {
 
@@ -116,6 +117,13 @@ define_settings()
 	                        "How long an executor that finished a run waits for the next one.",
 	                        "0: every run gets a new executor (a fork and a connection each).",
 	                        &guc_executor_idle_ms, 2000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+	                        nullptr);
+	DefineCustomIntVariable("foreman.cancel_grace",
+	                        "How long a job may go on after it was cancelled (its timeout, or a stop) before its "
+	                        "process is terminated.",
+	                        "A job that catches the cancel (EXCEPTION WHEN query_canceled) is ended this way; its run "
+	                        "is recorded timed_out or cancelled, and the tier goes on with a new process.",
+	                        &guc_cancel_grace_ms, 2000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
 	                        nullptr);
 	MarkGUCPrefixReserved("foreman");
 }

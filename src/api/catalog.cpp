@@ -12,7 +12,11 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "storage/lock.h"
 }
+
+#include "bgw/coordinator.hpp"
 
 namespace foreman::api {
 
@@ -53,18 +57,54 @@ spi_exec(const char *sql, int nargs, Oid *types, Datum *values, const char *null
 	return SPI_processed;
 }
 
-char *
-required_text_arg(FunctionCallInfo fcinfo, int n, const char *name)
+Datum
+spi_get(uint64 row, int col, bool *isnull)
 {
-	if (PG_ARGISNULL(n))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be null", name)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (!SPI_tuptable || row >= SPI_processed || col < 1 || col > SPI_tuptable->tupdesc->natts)
+		elog(ERROR, "pg_foreman: catalog statement returned %llu rows; row %llu, column %d was read",
+		     (unsigned long long)SPI_processed, (unsigned long long)row, col);
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
 char *
-optional_text_arg(FunctionCallInfo fcinfo, int n)
+spi_get_text(uint64 row, int col)
 {
-	return PG_ARGISNULL(n) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(n));
+	bool isnull;
+	Datum d = spi_get(row, col, &isnull);
+	return isnull ? nullptr : TextDatumGetCString(d);
+}
+
+char *
+optional_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes)
+{
+	if (PG_ARGISNULL(n))
+		return nullptr;
+	text *t = PG_GETARG_TEXT_PP(n);
+	if (VARSIZE_ANY_EXHDR(t) > (Size)max_bytes)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s is too long", name),
+		                errdetail("It has %zu bytes; the limit is %d.", (size_t)VARSIZE_ANY_EXHDR(t), max_bytes)));
+	return text_to_cstring(t);
+}
+
+char *
+required_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be null", name)));
+	return optional_text_arg(fcinfo, n, name, max_bytes);
+}
+
+void
+check_schedule_timestamp(TimestampTz ts, const char *name)
+{
+	// 1900-01-01 and 10000-01-01, as PostgreSQL timestamps (microseconds
+	// since 2000-01-01): far enough from the edges of the type that adding
+	// any allowed period can never overflow.
+	constexpr TimestampTz kLowest = -INT64CONST(3155673600000000);
+	constexpr TimestampTz kHighest = INT64CONST(252423993600000000);
+	if (TIMESTAMP_NOT_FINITE(ts) || ts < kLowest || ts >= kHighest)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("%s is out of range", name),
+		                errdetail("A schedule's timestamps must be finite and between the years 1900 and 9999.")));
 }
 
 namespace {
@@ -128,28 +168,25 @@ owner_problem(Oid owner)
 	return nullptr;
 }
 
-JobRef
-find_job(const char *name, Oid caller)
+bool
+find_job(const char *name, Oid caller, JobLock lock, JobRef *out)
 {
 	Oid types[1] = {TEXTOID};
 	Datum values[1] = {CStringGetTextDatum(name)};
+	// Not read-only when the job is to be changed: a fresh snapshot that also
+	// sees what this statement did before (a job unscheduled a moment ago).
 	uint64 n = spi_exec("SELECT job_id, owner, tier_id, enabled FROM foreman.job WHERE job_name = $1 ORDER BY job_id",
-	                    1, types, values, nullptr, true);
-	if (n == 0)
-		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job \"%s\" does not exist", name)));
-
+	                    1, types, values, nullptr, lock == JobLock::None);
 	JobRef own{}, managed{};
 	int nmanaged = 0;
 	bool found_own = false;
 	for (uint64 i = 0; i < n; i++) {
 		bool isnull;
-		HeapTuple row = SPI_tuptable->vals[i];
-		TupleDesc desc = SPI_tuptable->tupdesc;
 		JobRef ref;
-		ref.job_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		ref.owner = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
-		ref.tier_id = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
-		ref.enabled = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+		ref.job_id = DatumGetInt64(spi_get(i, 1, &isnull));
+		ref.owner = DatumGetObjectId(spi_get(i, 2, &isnull));
+		ref.tier_id = DatumGetInt32(spi_get(i, 3, &isnull));
+		ref.enabled = DatumGetBool(spi_get(i, 4, &isnull));
 		if (ref.owner == caller) {
 			own = ref;
 			found_own = true;
@@ -158,19 +195,46 @@ find_job(const char *name, Oid caller)
 			nmanaged++;
 		}
 	}
-	if (found_own)
-		return own;
-	if (nmanaged == 1)
-		return managed;
-	if (nmanaged > 1)
+	if (!found_own && nmanaged > 1)
 		ereport(ERROR, (errcode(ERRCODE_AMBIGUOUS_PARAMETER),
 		                errmsg("job name \"%s\" is ambiguous", name),
 		                errdetail("Several roles you may act for own a job of that name."),
 		                errhint("SET ROLE to the owner first.")));
-	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied for job \"%s\"", name),
-	                errdetail("The job belongs to another role."),
-	                errhint("Only the job's owner, a role with the owner's privileges, or a superuser may change it.")));
-	pg_unreachable();
+	if (!found_own && nmanaged == 0)
+		return false;
+	*out = found_own ? own : managed;
+	if (lock == JobLock::None)
+		return true;
+
+	// Lock just that row (never other roles' jobs of the same name), and
+	// read it again: it may have changed or gone while we waited.
+	Oid ltypes[1] = {INT8OID};
+	Datum lvalues[1] = {Int64GetDatum(out->job_id)};
+	if (spi_exec("SELECT tier_id, enabled FROM foreman.job WHERE job_id = $1 FOR UPDATE", 1, ltypes, lvalues, nullptr,
+	             false) != 1)
+		return false;
+	bool isnull;
+	out->tier_id = DatumGetInt32(spi_get(0, 1, &isnull));
+	out->enabled = DatumGetBool(spi_get(0, 2, &isnull));
+	return true;
+}
+
+JobRef
+require_job(const char *name, Oid caller, JobLock lock)
+{
+	JobRef job{};
+	if (!find_job(name, caller, lock, &job))
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job \"%s\" does not exist", name),
+		                errhint("Jobs of other roles are neither shown nor named: check foreman.jobs.")));
+	return job;
+}
+
+void
+lock_owner_jobs(Oid owner)
+{
+	LOCKTAG tag;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, bgw::kLeadershipLockClass, (uint32)owner, bgw::kOwnerLockSubid);
+	(void)LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 int32
@@ -183,14 +247,14 @@ find_tier(const char *name, int32 *concurrency)
 	if (n == 0) {
 		spi_exec("SELECT string_agg(quote_literal(name), ', ' ORDER BY tier_id) FROM foreman.tier", 0, nullptr,
 		         nullptr, nullptr, true);
-		char *names = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char *names = spi_get_text(0, 1);
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("tier \"%s\" does not exist", name),
 		                errhint("Tiers are: %s; foreman.create_tier() makes another.", names ? names : "none")));
 	}
 	bool isnull;
 	if (concurrency)
-		*concurrency = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*concurrency = DatumGetInt32(spi_get(0, 2, &isnull));
+	return DatumGetInt32(spi_get(0, 1, &isnull));
 }
 
 } // namespace foreman::api

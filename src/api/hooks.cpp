@@ -1,5 +1,6 @@
 // hooks.cpp: commit-time wakes and the database-level DDL hook.
 #include "api/hooks.hpp"
+#include "pg/compat.hpp"
 #include "pg/guard.hpp"
 #include "bgw/shmem.hpp"
 
@@ -13,7 +14,9 @@ extern "C" {
 #include "commands/trigger.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/rel.h"
 }
 
 #include <csignal>
@@ -169,19 +172,32 @@ resume_database(Oid dboid)
 	bgw::request_rescan_all();
 }
 
+// Only a role that could carry the statement out may stop a database's
+// coordinators for it: dropping, renaming, moving or copying a database that
+// is not a template needs its ownership (or superuser). For anyone else the
+// statement fails its own permission check, and nothing of pg_foreman moves.
+bool
+may_pause(Oid dboid)
+{
+	return superuser() || pg::compat::database_owned_by(dboid, GetUserId());
+}
+
 void
 process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
                 ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
 {
 	bool is_create = false;
 	const char *dbname = bgw::shared() ? database_needing_exclusive_use(pstmt->utilityStmt, &is_create) : nullptr;
-	volatile Oid dboid = dbname ? get_database_oid(dbname, true) : InvalidOid;
+	Oid target = dbname ? get_database_oid(dbname, true) : InvalidOid;
+	volatile Oid dboid = OidIsValid(target) && may_pause(target) ? target : InvalidOid;
 	volatile bool created = is_create;
 
-	if (OidIsValid(dboid))
-		pause_database(dboid);
+	// Paused inside the TRY: a cancel while waiting for the coordinators to
+	// stop (statement_timeout, say) still resumes the database.
 	PG_TRY();
 	{
+		if (OidIsValid(dboid))
+			pause_database(dboid);
 		if (prev_process_utility_hook)
 			prev_process_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
 		else
@@ -242,9 +258,16 @@ install_hooks()
 // re-read their tier.
 FOREMAN_FUNCTION(foreman_tiers_changed)
 {
+	// Only as the trigger on foreman.tier: on any other table it would let a
+	// role make the launcher scout this database again and again.
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 		                errmsg("foreman._tiers_changed() may only be called as a trigger")));
+	Relation rel = reinterpret_cast<TriggerData *>(fcinfo->context)->tg_relation;
+	if (strcmp(RelationGetRelationName(rel), "tier") != 0 ||
+	    RelationGetNamespace(rel) != get_namespace_oid("foreman", true))
+		ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+		                errmsg("foreman._tiers_changed() may only be the trigger of foreman.tier")));
 	foreman::api::wake_launcher_at_commit();
 	foreman::api::wake_all_tiers_at_commit();
 	return PointerGetDatum(nullptr);

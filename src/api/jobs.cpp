@@ -23,13 +23,12 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/snapmgr.h"
 }
 
 namespace foreman::api {
 
 namespace {
-
-constexpr int kMaxCommandBytes = 1024 * 1024;
 
 // Everything schedule() and alter_job() decide about a job before writing it.
 struct JobSpec {
@@ -79,10 +78,6 @@ interval_is_zero(const Interval &i)
 void
 validate_command(const char *command)
 {
-	if (strlen(command) > kMaxCommandBytes)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("command is too long"),
-		                errdetail("Commands are limited to %d bytes.", kMaxCommandBytes),
-		                errhint("Put long logic in a function or procedure and schedule a call of it.")));
 	// A syntax error's cursor position would point into the caller's query,
 	// not the command: report it against the command instead.
 	MemoryContext context = CurrentMemoryContext;
@@ -169,17 +164,23 @@ check_role_limits(Oid caller, Oid owner, const Resolved &r, const char *job_name
 	if (is_foreman_admin(caller))
 		return;
 	int64 min_us = (int64)guc_min_user_interval_ms * 1000;
-	if (r.parsed.typical_period_us > 0 && r.parsed.typical_period_us < min_us)
+	if (r.parsed.shortest_period_us > 0 && r.parsed.shortest_period_us < min_us)
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 		                errmsg("schedule fires more often than foreman.min_user_interval allows"),
-		                errdetail("Its period is %lld ms; the shortest allowed is %d ms.",
-		                          (long long)(r.parsed.typical_period_us / 1000), guc_min_user_interval_ms),
+		                errdetail("Two of its fire times are %lld ms apart; the shortest allowed is %d ms.",
+		                          (long long)(r.parsed.shortest_period_us / 1000), guc_min_user_interval_ms),
 		                errhint("A member of foreman_admin may schedule shorter periods.")));
+	// Counted under the owner's lock (held to commit) and the latest snapshot,
+	// so that concurrent schedule() calls in open transactions cannot each
+	// see room for one more job.
+	lock_owner_jobs(owner);
 	Oid types[2] = {OIDOID, TEXTOID};
 	Datum values[2] = {ObjectIdGetDatum(owner), CStringGetTextDatum(job_name)};
+	PushActiveSnapshot(GetLatestSnapshot());
 	spi_exec("SELECT count(*) FROM foreman.job WHERE owner = $1 AND job_name <> $2", 2, types, values, nullptr, true);
+	PopActiveSnapshot();
 	bool isnull;
-	int64 jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	int64 jobs = DatumGetInt64(spi_get(0, 1, &isnull));
 	if (jobs >= guc_max_jobs_per_role)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 		                errmsg("role \"%s\" already owns %lld jobs", GetUserNameFromId(owner, false), (long long)jobs),
@@ -247,11 +248,11 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql
 		                    " WHERE job_id = $1 AND schedule = $2 AND jitter = $3"
 		                    "   AND time_zone IS NOT DISTINCT FROM $4 AND start_at IS NOT DISTINCT FROM $5"
 		                    "   AND end_at IS NOT DISTINCT FROM $6",
-		                    6, types, values, nulls, true);
+		                    6, types, values, nulls, false);
 		if (n == 1) {
 			bool isnull;
-			anchor = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			phase_us = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			anchor = DatumGetTimestampTz(spi_get(0, 1, &isnull));
+			phase_us = DatumGetInt64(spi_get(0, 2, &isnull));
 		}
 	}
 
@@ -347,8 +348,12 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql
 		                  columns, as_sql_job ? ", kind = 'sql'" : ""),
 		         kArgs, types, values, nulls, false);
 	}
+	// The row was locked by the caller (find_job, or schedule()'s FOR UPDATE):
+	// it cannot have gone. Checked anyway, never read past the result.
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job \"%s\" does not exist", spec->job_name)));
 	bool isnull;
-	int64 id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	int64 id = DatumGetInt64(spi_get(0, 1, &isnull));
 	wake_tier_at_commit(r.tier_id);
 	return id;
 }
@@ -363,7 +368,9 @@ load_spec(int64 job_id, JobSpec *spec)
 	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures,"
 	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
-	         1, types, values, nullptr, true);
+	         1, types, values, nullptr, false);
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job %lld does not exist", (long long)job_id)));
 	HeapTuple row = SPI_tuptable->vals[0];
 	TupleDesc desc = SPI_tuptable->tupdesc;
 	MemoryContext spi = MemoryContextSwitchTo(CurTransactionContext);
@@ -432,9 +439,18 @@ default_spec()
 void
 apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 {
+	static const char *const names[] = {"tier", "timeout", "jitter", "misfire_grace", "coalesce_runs", "overlap",
+	                                    "retries", "retry_backoff", "enabled", "start_at", "end_at", "time_zone",
+	                                    "max_failures", "max_catchup", "retry_backoff_max", "log_runs",
+	                                    "max_instances"};
 	auto given = [&](int i) { return !PG_ARGISNULL(first + i); };
-	auto text_arg = [&](int i) { return text_to_cstring(PG_GETARG_TEXT_PP(first + i)); };
+	auto text_arg = [&](int i) { return optional_text_arg(fcinfo, first + i, names[i], NAMEDATALEN * 4); };
 	auto interval_arg = [&](int i) { return *PG_GETARG_INTERVAL_P(first + i); };
+	auto timestamp_arg = [&](int i) {
+		TimestampTz ts = PG_GETARG_TIMESTAMPTZ(first + i);
+		check_schedule_timestamp(ts, names[i]);
+		return ts;
+	};
 	if (given(0))
 		spec->tier = text_arg(0);
 	if (given(1)) {
@@ -459,11 +475,11 @@ apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 		spec->enabled = PG_GETARG_BOOL(first + 8);
 	if (given(9)) {
 		spec->has_start_at = true;
-		spec->start_at = PG_GETARG_TIMESTAMPTZ(first + 9);
+		spec->start_at = timestamp_arg(9);
 	}
 	if (given(10)) {
 		spec->has_end_at = true;
-		spec->end_at = PG_GETARG_TIMESTAMPTZ(first + 10);
+		spec->end_at = timestamp_arg(10);
 	}
 	if (given(11))
 		spec->time_zone = text_arg(11);
@@ -495,8 +511,8 @@ FOREMAN_FUNCTION(foreman_schedule)
 	Oid owner = job_owner(fcinfo, 20, caller);
 	JobSpec spec = default_spec();
 	spec.job_name = required_text_arg(fcinfo, 0, "job_name");
-	spec.schedule = required_text_arg(fcinfo, 1, "schedule");
-	spec.command = required_text_arg(fcinfo, 2, "command");
+	spec.schedule = required_text_arg(fcinfo, 1, "schedule", kMaxScheduleBytes);
+	spec.command = required_text_arg(fcinfo, 2, "command", kMaxCommandBytes);
 	apply_settings(fcinfo, 3, &spec);
 
 	Elevation e;
@@ -510,7 +526,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 	if (spi_exec("SELECT job_id FROM foreman.job WHERE owner = $1 AND job_name = $2 FOR UPDATE", 2, types, values,
 	             nullptr, false) == 1) {
 		bool isnull;
-		existing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		existing = DatumGetInt64(spi_get(0, 1, &isnull));
 	}
 	int64 job_id = write_job(existing, owner, &spec, r, true);
 	elevation_end(&e);
@@ -523,24 +539,27 @@ FOREMAN_FUNCTION(foreman_alter_job)
 	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 
+	char *schedule = optional_text_arg(fcinfo, 1, "schedule", kMaxScheduleBytes);
+	char *command = optional_text_arg(fcinfo, 2, "command", kMaxCommandBytes);
+
 	Elevation e;
 	elevation_begin(&e);
-	JobRef job = find_job(name, caller);
+	JobRef job = require_job(name, caller, JobLock::ForUpdate);
 	JobSpec spec{};
 	load_spec(job.job_id, &spec);
-	if (!PG_ARGISNULL(1))
-		spec.schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!PG_ARGISNULL(2)) {
+	if (schedule)
+		spec.schedule = schedule;
+	if (command) {
 		Oid ktypes[1] = {INT8OID};
 		Datum kvalues[1] = {Int64GetDatum(job.job_id)};
-		spi_exec("SELECT kind FROM foreman.job WHERE job_id = $1", 1, ktypes, kvalues, nullptr, true);
-		char *kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		spi_exec("SELECT kind FROM foreman.job WHERE job_id = $1", 1, ktypes, kvalues, nullptr, false);
+		char *kind = spi_get_text(0, 1);
 		if (strcmp(kind, "sql") != 0)
 			ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			                errmsg("job \"%s\" is a scheduled %s; pg_foreman writes its command", name, kind),
 			                errhint("Change it with foreman.schedule_%s(), or replace it with foreman.schedule().",
 			                        kind)));
-		spec.command = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		spec.command = command;
 	}
 	apply_settings(fcinfo, 3, &spec);
 	Resolved r;
@@ -562,14 +581,14 @@ FOREMAN_FUNCTION(foreman_unschedule)
 
 	Elevation e;
 	elevation_begin(&e);
-	Oid types[1] = {TEXTOID};
-	Datum values[1] = {CStringGetTextDatum(name)};
-	if (if_exists && spi_exec("SELECT 1 FROM foreman.job WHERE job_name = $1", 1, types, values, nullptr, true) == 0) {
+	JobRef job{};
+	if (if_exists && !find_job(name, caller, JobLock::ForUpdate, &job)) {
 		elevation_end(&e);
 		ereport(NOTICE, (errmsg("job \"%s\" does not exist, skipping", name)));
 		PG_RETURN_BOOL(false);
 	}
-	JobRef job = find_job(name, caller);
+	if (!if_exists)
+		job = require_job(name, caller, JobLock::ForUpdate);
 	Oid dtypes[1] = {INT8OID};
 	Datum dvalues[1] = {Int64GetDatum(job.job_id)};
 	spi_exec("DELETE FROM foreman.job WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
@@ -586,15 +605,22 @@ FOREMAN_FUNCTION(foreman_run_now)
 
 	Elevation e;
 	elevation_begin(&e);
-	JobRef job = find_job(name, caller);
+	JobRef job = require_job(name, caller, JobLock::ForUpdate);
 	if (!job.enabled)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("job \"%s\" is disabled", name),
 		                errhint("Enable it first: SELECT foreman.alter_job('%s', enabled => true);", name)));
-	Oid types[1] = {INT8OID};
-	Datum values[1] = {Int64GetDatum(job.job_id)};
-	spi_exec("UPDATE foreman.job SET run_requested_at = coalesce(run_requested_at, clock_timestamp())"
+	// For owners that are not foreman_admin, no sooner than
+	// foreman.min_user_interval after the job's last start: a job that asks
+	// for itself (or a loop of run_now) cannot outrun the bound.
+	bool bounded = !is_foreman_admin(job.owner);
+	Oid rtypes[3] = {INT8OID, BOOLOID, INTERVALOID};
+	Interval min_interval{};
+	min_interval.time = (int64)foreman::guc_min_user_interval_ms * 1000;
+	Datum rvalues[3] = {Int64GetDatum(job.job_id), BoolGetDatum(bounded), IntervalPGetDatum(&min_interval)};
+	spi_exec("UPDATE foreman.job SET run_requested_at = coalesce(run_requested_at, greatest(clock_timestamp(),"
+	         "        CASE WHEN $2 THEN last_started_at + $3 END))"
 	         " WHERE job_id = $1",
-	         1, types, values, nullptr, false);
+	         3, rtypes, rvalues, nullptr, false);
 	wake_tier_at_commit(job.tier_id);
 	elevation_end(&e);
 	PG_RETURN_VOID();
@@ -624,7 +650,7 @@ FOREMAN_FUNCTION(foreman_wait_for_run)
 
 	Elevation e;
 	elevation_begin(&e);
-	JobRef job = find_job(name, caller);
+	JobRef job = require_job(name, caller, JobLock::None);
 	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
 	Oid types[2] = {INT8OID, TIMESTAMPTZOID};
 	Datum values[2] = {Int64GetDatum(job.job_id), TimestampTzGetDatum(after)};
@@ -667,12 +693,14 @@ FOREMAN_FUNCTION(foreman_next_runs)
 
 	Elevation e;
 	elevation_begin(&e);
-	JobRef job = find_job(name, caller);
+	JobRef job = require_job(name, caller, JobLock::None);
 	Oid types[1] = {INT8OID};
 	Datum values[1] = {Int64GetDatum(job.job_id)};
 	spi_exec("SELECT schedule, schedule_kind, (extract(epoch FROM period) * 1000000)::int8, time_zone, anchor_at,"
 	         " (extract(epoch FROM phase) * 1000000)::int8, end_at, next_run_at FROM foreman.job WHERE job_id = $1",
 	         1, types, values, nullptr, true);
+	if (SPI_processed != 1)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job \"%s\" does not exist", name)));
 	HeapTuple row = SPI_tuptable->vals[0];
 	TupleDesc desc = SPI_tuptable->tupdesc;
 	bool isnull;

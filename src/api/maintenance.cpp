@@ -159,6 +159,9 @@ terminal_arg(FunctionCallInfo fcinfo, int n, Spec *spec)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("terminal_statuses must not be null"),
 		                errhint("Pass '{}' when no status is terminal but set_status.")));
 	ArrayType *array = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(array) > 1 || ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) > kMaxArrayElements)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("terminal_statuses has too many elements"),
+		                errdetail("It may have at most %d statuses, in one dimension.", kMaxArrayElements)));
 	Datum *elems;
 	bool *nulls;
 	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &spec->nterminal);
@@ -167,6 +170,9 @@ terminal_arg(FunctionCallInfo fcinfo, int n, Spec *spec)
 		if (nulls[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 			                errmsg("terminal_statuses must not contain null")));
+		if (VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i])) > NAMEDATALEN * 4)
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("a terminal status is too long"),
+			                errdetail("Statuses are limited to %d bytes.", NAMEDATALEN * 4)));
 		spec->terminal[i] = TextDatumGetCString(elems[i]);
 	}
 }
@@ -183,9 +189,9 @@ expiry_args(FunctionCallInfo fcinfo, int target, int rest, Spec *spec)
 	spec->status_column = required_name(fcinfo, rest, "status_column");
 	spec->timestamp_column = required_name(fcinfo, rest + 1, "timestamp_column");
 	terminal_arg(fcinfo, rest + 2, spec);
-	spec->set_status = required_text_arg(fcinfo, rest + 3, "set_status");
+	spec->set_status = required_text_arg(fcinfo, rest + 3, "set_status", NAMEDATALEN * 4);
 	spec->batch_size = required_int(fcinfo, rest + 4, "batch_size");
-	spec->filter = optional_text_arg(fcinfo, rest + 5);
+	spec->filter = optional_text_arg(fcinfo, rest + 5, "filter", kMaxFilterBytes);
 }
 
 // The catalog ----------------------------------------------------------------
@@ -627,7 +633,7 @@ create_job(const Spec &spec, const RunLimits &limits)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pg_foreman: foreman.schedule failed: %s", SPI_result_code_string(rc));
 	bool isnull;
-	int64 job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	int64 job_id = DatumGetInt64(spi_get(0, 1, &isnull));
 	SPI_finish();
 
 	Oid owner = GetUserId();
@@ -691,18 +697,18 @@ void
 limits_args(FunctionCallInfo fcinfo, int job_name, int schedule, int max_batches, RunLimits *limits)
 {
 	limits->job_name = required_text_arg(fcinfo, job_name, "job_name");
-	limits->schedule = required_text_arg(fcinfo, schedule, "schedule");
+	limits->schedule = required_text_arg(fcinfo, schedule, "schedule", kMaxScheduleBytes);
 	limits->max_batches = required_int(fcinfo, max_batches, "max_batches");
 	limits->has_max_runtime = !PG_ARGISNULL(max_batches + 1);
 	if (limits->has_max_runtime)
 		limits->max_runtime = *PG_GETARG_INTERVAL_P(max_batches + 1);
 	limits->batch_pause = PG_ARGISNULL(max_batches + 2) ? Interval{} : *PG_GETARG_INTERVAL_P(max_batches + 2);
-	limits->tier = optional_text_arg(fcinfo, max_batches + 3);
+	limits->tier = optional_text_arg(fcinfo, max_batches + 3, "tier", NAMEDATALEN);
 	limits->has_timeout = !PG_ARGISNULL(max_batches + 4);
 	if (limits->has_timeout)
 		limits->timeout = *PG_GETARG_INTERVAL_P(max_batches + 4);
 	limits->enabled = PG_ARGISNULL(max_batches + 5) || PG_GETARG_BOOL(max_batches + 5);
-	limits->log_runs = required_text_arg(fcinfo, max_batches + 6, "log_runs");
+	limits->log_runs = required_text_arg(fcinfo, max_batches + 6, "log_runs", NAMEDATALEN);
 }
 
 int64
@@ -738,7 +744,7 @@ FOREMAN_FUNCTION(foreman_purge)
 	spec.timestamp_column = required_name(fcinfo, 1, "timestamp_column");
 	spec.older_than = required_interval(fcinfo, 2, "older_than");
 	spec.batch_size = required_int(fcinfo, 3, "batch_size");
-	spec.filter = optional_text_arg(fcinfo, 4);
+	spec.filter = optional_text_arg(fcinfo, 4, "filter", kMaxFilterBytes);
 	Prepared p{};
 	prepare(spec, &p);
 	PG_RETURN_INT64(run_batch(p));
@@ -767,7 +773,7 @@ FOREMAN_FUNCTION(foreman_schedule_purge)
 	spec.timestamp_column = required_name(fcinfo, 2, "timestamp_column");
 	spec.older_than = required_interval(fcinfo, 3, "older_than");
 	spec.batch_size = required_int(fcinfo, 5, "batch_size");
-	spec.filter = optional_text_arg(fcinfo, 6);
+	spec.filter = optional_text_arg(fcinfo, 6, "filter", kMaxFilterBytes);
 	RunLimits limits{};
 	limits_args(fcinfo, 0, 4, 7, &limits);
 	PG_RETURN_INT64(schedule_maintenance(spec, limits));

@@ -1,5 +1,6 @@
 // status.cpp: foreman._coordinators(), the shared-memory half of
 // foreman.tier_status.
+#include "api/catalog.hpp"
 #include "bgw/shmem.hpp"
 #include "pg/guard.hpp"
 
@@ -26,27 +27,37 @@ FOREMAN_FUNCTION(foreman_coordinators)
 			copy[n++] = sh->slots[i];
 	LWLockRelease(sh->lock);
 
+	Oid caller = GetUserId();
 	for (int i = 0; i < n; i++) {
 		CoordinatorSlot &s = copy[i];
+		// Another role's job: neither its name, id, owner nor progress.
+		bool visible = !OidIsValid(s.current_job_owner) || foreman::api::may_manage(caller, s.current_job_owner);
 		Datum values[12];
 		bool nulls[12] = {};
 		values[0] = Int32GetDatum(s.tier_id);
 		values[1] = Int32GetDatum(s.pid);
 		values[2] = BoolGetDatum(s.leader);
-		values[3] = CStringGetTextDatum(s.deposed ? "deposed: stalled, terminating" : coordinator_state_name(s.state));
+		if (s.deposed)
+			values[3] = CStringGetTextDatum("deposed: stalled, terminating");
+		else if (s.foreign_lock_holder != 0)
+			values[3] = CStringGetTextDatum(psprintf("%s (leading fenced: the leadership lock is held by pid %d, "
+			                                         "which is not a coordinator)",
+			                                         coordinator_state_name(s.state), (int)s.foreign_lock_holder));
+		else
+			values[3] = CStringGetTextDatum(coordinator_state_name(s.state));
 		values[4] = Int64GetDatum(s.current_job_id);
-		nulls[4] = s.current_job_id == 0;
-		values[5] = CStringGetTextDatum(s.current_job);
+		nulls[4] = s.current_job_id == 0 || !visible;
+		values[5] = CStringGetTextDatum(visible ? s.current_job : "(another role's job)");
 		nulls[5] = s.current_job[0] == '\0';
 		values[6] = CStringGetTextDatum(s.progress);
-		nulls[6] = s.progress[0] == '\0';
+		nulls[6] = s.progress[0] == '\0' || !visible;
 		values[7] = TimestampTzGetDatum(s.started_at);
 		values[8] = TimestampTzGetDatum(s.heartbeat_at);
 		values[9] = TimestampTzGetDatum(s.job_started_at);
 		nulls[9] = s.job_started_at == 0;
 		values[10] = Int64GetDatum(s.runs);
 		values[11] = ObjectIdGetDatum(s.current_job_owner);
-		nulls[11] = !OidIsValid(s.current_job_owner);
+		nulls[11] = !OidIsValid(s.current_job_owner) || !visible;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;
@@ -89,11 +100,13 @@ FOREMAN_FUNCTION(foreman_executors)
 		if (e.pid != 0 && e.dboid == MyDatabaseId)
 			copy[n++] = e;
 	LWLockRelease(sh->lock);
+	Oid caller = GetUserId();
 	for (int i = 0; i < n; i++) {
+		bool visible = !OidIsValid(copy[i].owner) || foreman::api::may_manage(caller, copy[i].owner);
 		Datum values[5] = {Int32GetDatum(copy[i].tier_id), Int32GetDatum(copy[i].pid > 0 ? copy[i].pid : 0),
 		                   Int64GetDatum(copy[i].run_id), Int64GetDatum(copy[i].job_id),
 		                   TimestampTzGetDatum(copy[i].started_at)};
-		bool nulls[5] = {false, copy[i].pid <= 0, copy[i].run_id == 0, false, false};
+		bool nulls[5] = {false, copy[i].pid <= 0, copy[i].run_id == 0 || !visible, !visible, false};
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum)0;

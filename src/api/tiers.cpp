@@ -44,13 +44,14 @@ validate_tick(const Interval *tick)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tick must be between 100 milliseconds and 1 day")));
 }
 
-// A zero interval clears a tier's default timeout (NULL: none).
+// A zero interval clears a tier's default_timeout or max_user_runtime
+// (NULL: none). Returns true for a positive one.
 bool
-validate_default_timeout(const Interval *timeout)
+validate_tier_duration(const Interval *value, const char *what)
 {
-	int64 us = pg::interval_micros(timeout, "default_timeout");
+	int64 us = pg::interval_micros(value, what);
 	if (us < 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("default_timeout must not be negative")));
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be negative", what)));
 	return us > 0;
 }
 
@@ -77,21 +78,23 @@ FOREMAN_FUNCTION(foreman_create_tier)
 	validate_tier_name(name);
 	validate_tick(tick);
 	validate_concurrency(concurrency);
-	bool has_timeout = !PG_ARGISNULL(3) && validate_default_timeout(PG_GETARG_INTERVAL_P(3));
+	bool has_timeout = !PG_ARGISNULL(3) && validate_tier_duration(PG_GETARG_INTERVAL_P(3), "default_timeout");
+	bool has_cap = PG_NARGS() > 4 && !PG_ARGISNULL(4) &&
+	               validate_tier_duration(PG_GETARG_INTERVAL_P(4), "max_user_runtime");
 
 	Elevation e;
 	elevation_begin(&e);
-	Oid types[4] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID};
-	Datum values[4] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency),
-	                   has_timeout ? PG_GETARG_DATUM(3) : (Datum)0};
-	char nulls[5] = {' ', ' ', ' ', has_timeout ? ' ' : 'n', '\0'};
+	Oid types[5] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID, INTERVALOID};
+	Datum values[5] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency),
+	                   has_timeout ? PG_GETARG_DATUM(3) : (Datum)0, has_cap ? PG_GETARG_DATUM(4) : (Datum)0};
+	char nulls[6] = {' ', ' ', ' ', has_timeout ? ' ' : 'n', has_cap ? ' ' : 'n', '\0'};
 	if (spi_exec("SELECT 1 FROM foreman.tier WHERE name = $1", 1, types, values, nullptr, true) > 0)
 		ereport(ERROR, (errcode(ERRCODE_DUPLICATE_OBJECT), errmsg("tier \"%s\" already exists", name)));
-	spi_exec("INSERT INTO foreman.tier (name, tick, concurrency, default_timeout) VALUES ($1, $2, $3, $4)"
-	         " RETURNING tier_id",
-	         4, types, values, nulls, false);
+	spi_exec("INSERT INTO foreman.tier (name, tick, concurrency, default_timeout, max_user_runtime)"
+	         " VALUES ($1, $2, $3, $4, $5) RETURNING tier_id",
+	         5, types, values, nulls, false);
 	bool isnull;
-	int32 tier_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	int32 tier_id = DatumGetInt32(spi_get(0, 1, &isnull));
 	elevation_end(&e);
 	PG_RETURN_INT32(tier_id);
 }
@@ -104,26 +107,31 @@ FOREMAN_FUNCTION(foreman_alter_tier)
 		validate_tick(PG_GETARG_INTERVAL_P(1));
 	if (!PG_ARGISNULL(2))
 		validate_concurrency(PG_GETARG_INT32(2));
-	// default_timeout: NULL leaves it, zero clears it.
+	// default_timeout, max_user_runtime: NULL leaves it, zero clears it.
 	bool change_timeout = !PG_ARGISNULL(4);
-	bool has_timeout = change_timeout && validate_default_timeout(PG_GETARG_INTERVAL_P(4));
+	bool has_timeout = change_timeout && validate_tier_duration(PG_GETARG_INTERVAL_P(4), "default_timeout");
+	bool change_cap = PG_NARGS() > 5 && !PG_ARGISNULL(5);
+	bool has_cap = change_cap && validate_tier_duration(PG_GETARG_INTERVAL_P(5), "max_user_runtime");
 
 	Elevation e;
 	elevation_begin(&e);
 	int32 tier_id = find_tier(name, nullptr);
-	Oid types[6] = {INT4OID, INTERVALOID, INT4OID, BOOLOID, BOOLOID, INTERVALOID};
-	Datum values[6] = {Int32GetDatum(tier_id),
+	Oid types[8] = {INT4OID, INTERVALOID, INT4OID, BOOLOID, BOOLOID, INTERVALOID, BOOLOID, INTERVALOID};
+	Datum values[8] = {Int32GetDatum(tier_id),
 	                   PG_ARGISNULL(1) ? (Datum)0 : PG_GETARG_DATUM(1),
 	                   PG_ARGISNULL(2) ? (Datum)0 : PG_GETARG_DATUM(2),
 	                   PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3),
 	                   BoolGetDatum(change_timeout),
-	                   has_timeout ? PG_GETARG_DATUM(4) : (Datum)0};
-	char nulls[7] = {' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ',
-	                 ' ', has_timeout ? ' ' : 'n', '\0'};
+	                   has_timeout ? PG_GETARG_DATUM(4) : (Datum)0,
+	                   BoolGetDatum(change_cap),
+	                   has_cap ? PG_GETARG_DATUM(5) : (Datum)0};
+	char nulls[9] = {' ', PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' ', PG_ARGISNULL(3) ? 'n' : ' ',
+	                 ' ', has_timeout ? ' ' : 'n', ' ', has_cap ? ' ' : 'n', '\0'};
 	spi_exec("UPDATE foreman.tier SET tick = coalesce($2, tick), concurrency = coalesce($3, concurrency),"
 	         " enabled = coalesce($4, enabled),"
-	         " default_timeout = CASE WHEN $5 THEN $6 ELSE default_timeout END WHERE tier_id = $1",
-	         6, types, values, nulls, false);
+	         " default_timeout = CASE WHEN $5 THEN $6 ELSE default_timeout END,"
+	         " max_user_runtime = CASE WHEN $7 THEN $8 ELSE max_user_runtime END WHERE tier_id = $1",
+	         8, types, values, nulls, false);
 	wake_tier_at_commit(tier_id);
 	elevation_end(&e);
 	PG_RETURN_VOID();
@@ -144,7 +152,7 @@ FOREMAN_FUNCTION(foreman_drop_tier)
 	Datum values[1] = {Int32GetDatum(tier_id)};
 	spi_exec("SELECT count(*) FROM foreman.job WHERE tier_id = $1", 1, types, values, nullptr, true);
 	bool isnull;
-	int64 jobs = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	int64 jobs = DatumGetInt64(spi_get(0, 1, &isnull));
 	if (jobs > 0)
 		ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 		                errmsg("cannot drop tier \"%s\" because it has %lld jobs", name, (long long)jobs),

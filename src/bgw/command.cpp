@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
 #include "pgstat.h"
@@ -28,6 +29,23 @@ namespace foreman::bgw {
 namespace {
 
 bool xact_started = false;
+
+// Statements a job may not run: a job has no client to COPY to or from (the
+// protocol messages would reach the server log), and a library a job LOADs
+// would stay loaded for every later job of every owner.
+void
+refuse_statement(Node *stmt)
+{
+	if (IsA(stmt, CopyStmt) && castNode(CopyStmt, stmt)->filename == nullptr)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		                errmsg("COPY TO STDOUT and COPY FROM STDIN are not supported in a job"),
+		                errdetail("A job has no client to send rows to or read them from."),
+		                errhint("Use INSERT ... SELECT, or COPY to or from a file on the server.")));
+	if (IsA(stmt, LoadStmt) && !superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("LOAD is not allowed in a job"),
+		                errdetail("A loaded library would stay loaded for the jobs of every other role."),
+		                errhint("Add the library to shared_preload_libraries or session_preload_libraries.")));
+}
 
 void
 start_xact()
@@ -68,6 +86,8 @@ run_statements(const char *sql, MemoryContext context, CommandOutcome *outcome)
 		start_xact();
 		if (use_implicit_block)
 			BeginImplicitTransactionBlock();
+
+		refuse_statement(parsetree->stmt);
 
 		if (IsAbortedTransactionBlockState())
 			ereport(ERROR, (errcode(ERRCODE_IN_FAILED_SQL_TRANSACTION),

@@ -15,12 +15,14 @@
 #include "bgw/run_store.hpp"
 #include "bgw/session.hpp"
 #include "bgw/shmem.hpp"
+#include "pg/compat.hpp"
 #include "pg/schedule_pg.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
 #include "commands/dbcommands.h"
 #include "access/xact.h"
+#include "mb/pg_wchar.h"
 #include "commands/extension.h"
 #include "libpq/pqsignal.h"
 #include "pgstat.h"
@@ -49,11 +51,14 @@ constexpr int kDueBatch = 64;              // due jobs loaded per catalog read
 constexpr long kFollowerPollMs = 500;      // a follower retries the lock this often
 constexpr long kHeartbeatMs = 5000;        // an idle coordinator still beats this often
 constexpr long kMaxErrorBackoffMs = 5000;  // after a bookkeeping error, wait at most this
+constexpr long kForeignHolderGraceMs = 2000; // lock held, no leader: lead fenced after this
 
 CoordinatorArgs args;
 int slot_index = -1;
 bool is_leader = false;
-bool fenced = false;      // leading in place of a deposed leader that still holds the lock
+bool fenced = false;      // leading without the lock, fenced by the epoch (its holder is deposed or foreign)
+TimestampTz leaderless_since = 0; // a follower that found no live leader but no lock either
+pid_t foreign_holder = 0;         // fenced because this process, no coordinator, holds the lock
 bool lease_taken = false; // this leadership's epoch is taken
 bool orphans_checked = false;
 MemoryContext cycle_context;
@@ -85,6 +90,7 @@ publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started =
 	CoordinatorSlot &slot = my_slot();
 	slot.state = state;
 	slot.leader = is_leader;
+	slot.foreign_lock_holder = fenced ? foreign_holder : 0;
 	slot.heartbeat_at = GetCurrentTimestamp();
 	if (job) {
 		slot.current_job_id = job->job_id;
@@ -103,12 +109,15 @@ publish(CoordState state, const DueJob *job = nullptr, TimestampTz job_started =
 	LWLockRelease(sh->lock);
 }
 
+// Progress text, cut at a character boundary to fit the slot.
 void
 publish_progress(const char *text)
 {
+	int len = pg_mbcliplen(text, (int)strlen(text), (int)sizeof(CoordinatorSlot::progress) - 1);
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	strlcpy(my_slot().progress, text, sizeof my_slot().progress);
+	memcpy(my_slot().progress, text, len);
+	my_slot().progress[len] = '\0';
 	LWLockRelease(sh->lock);
 }
 
@@ -149,19 +158,86 @@ release_slot(int, Datum)
 	slot_index = -1;
 }
 
-// The tier's lock: pg_advisory_lock(1179798862, tier_id) in this database.
+// The tier's lock: advisory (1179798862, tier_id, objsubid 3) in this
+// database, a tag no SQL function can take (coordinator.hpp).
 void
 set_leadership_tag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, kLeadershipLockClass, (uint32)args.tier_id, 2);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, kLeadershipLockClass, (uint32)args.tier_id, kLeadershipLockSubid);
+}
+
+bool
+holds_leadership_lock()
+{
+	LOCKTAG tag;
+	set_leadership_tag(&tag);
+	return pg::compat::lock_held_by_me(&tag, ExclusiveLock);
 }
 
 bool
 try_leadership()
 {
+	if (holds_leadership_lock())
+		return true;
 	LOCKTAG tag;
 	set_leadership_tag(&tag);
 	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+// Another live coordinator of this tier leads (and was not deposed).
+// Followers leave the lock alone while one does: should a job of the leader
+// release every advisory lock (pg_advisory_unlock_all(), DISCARD ALL), the
+// leader takes it back after the job and leadership never moves.
+bool
+other_leader_alive()
+{
+	Shared *sh = shared();
+	bool found = false;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < sh->nslots && !found; i++) {
+		const CoordinatorSlot &s = sh->slots[i];
+		found = s.pid != 0 && s.pid != MyProcPid && s.dboid == MyDatabaseId && s.tier_id == args.tier_id &&
+		        s.leader && !s.deposed;
+	}
+	LWLockRelease(sh->lock);
+	return found;
+}
+
+// The lowest pid among this tier's live coordinators that were not deposed:
+// the one follower that may lead fenced when no coordinator holds the lock.
+bool
+first_follower()
+{
+	Shared *sh = shared();
+	bool first = true;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < sh->nslots; i++) {
+		const CoordinatorSlot &s = sh->slots[i];
+		if (s.pid != 0 && s.pid < MyProcPid && s.dboid == MyDatabaseId && s.tier_id == args.tier_id && !s.deposed)
+			first = false;
+	}
+	LWLockRelease(sh->lock);
+	return first;
+}
+
+// The process holding the tier's lock (0: none found). Reads the whole lock
+// table: called only when a follower finds the lock taken but no leader.
+pid_t
+leadership_lock_holder()
+{
+	LOCKTAG tag;
+	set_leadership_tag(&tag);
+	MemoryContext old = MemoryContextSwitchTo(cycle_context);
+	LockData *data = GetLockStatusData();
+	pid_t holder = 0;
+	for (int i = 0; i < data->nelements && holder == 0; i++) {
+		const LockInstanceData &lock = data->locks[i];
+		if (lock.holdMask != 0 && memcmp(&lock.locktag, &tag, sizeof tag) == 0)
+			holder = lock.pid;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cycle_context);
+	return holder;
 }
 
 // A leader of this tier that the launcher deposed for stalling may be frozen
@@ -224,6 +300,26 @@ sleep_on_latch(long timeout_ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+// The session reset never releases the leadership lock, but the job itself
+// may have (pg_advisory_unlock_all(), DISCARD ALL). Followers leave it alone
+// while this leader lives, so it is taken back at once; the job is named in
+// the log. A fenced leader never held it.
+void
+keep_leadership_after_job(const DueJob &job)
+{
+	if (fenced || holds_leadership_lock())
+		return;
+	if (try_leadership()) {
+		ereport(WARNING, (errmsg("job \"%s\" released the leadership lock of tier %d; it was taken back",
+		                         job.job_name, args.tier_id),
+		                  errdetail("The job called pg_advisory_unlock_all() or DISCARD ALL.")));
+		return;
+	}
+	ereport(WARNING, (errmsg("job \"%s\" released the leadership lock of tier %d and another process took it",
+	                         job.job_name, args.tier_id)));
+	is_leader = false;
+}
+
 // What a due job gets: which fire time the run stands for, the attempt, and
 // what the job's next_run_at becomes.
 struct RunPlan {
@@ -233,6 +329,7 @@ struct RunPlan {
 	bool has_next;
 	TimestampTz next_run_at;
 	bool clear_request;
+	bool skip_recorded; // a fire time was recorded 'skipped' (the job moved on)
 };
 
 // Decides what to do with a loaded due job. A fire time that is not run is
@@ -242,7 +339,7 @@ struct RunPlan {
 RunPlan
 plan_job(const DueJob &job, TimestampTz now)
 {
-	RunPlan plan{true, 0, 1, job.has_next_run, job.next_run_at, false};
+	RunPlan plan{true, 0, 1, job.has_next_run, job.next_run_at, false, false};
 	if (job.retry_due) {
 		plan.scheduled_for = job.retry_at;
 		plan.attempt = job.retry_attempt;
@@ -261,7 +358,7 @@ plan_job(const DueJob &job, TimestampTz now)
 			                                : "would have started later than misfire_grace after their fire times")
 			                  : job.policy.coalesce ? "ran once, as the run for the latest one"
 			                                        : "were more than max_catchup behind";
-			record_skipped(job, d.folded_from,
+			plan.skip_recorded |= 0 != record_skipped(job, d.folded_from,
 			               !d.run ? d.reason : job.policy.coalesce ? "coalesced" : "catch-up limit",
 			               psprintf("%lld fire times from %s to %s %s", (long long)d.folded,
 			                        timestamptz_to_str(d.folded_from), timestamptz_to_str(d.folded_to), why),
@@ -271,7 +368,7 @@ plan_job(const DueJob &job, TimestampTz now)
 			char *message = psprintf(strcmp(d.reason, "overlap") == 0
 			                             ? "the fire time fell while the previous run was going"
 			                             : "the run would have started later than misfire_grace after its fire time");
-			record_skipped(job, d.fire_time, d.reason, message, true, d.has_next, d.next, false);
+			plan.skip_recorded |= 0 != record_skipped(job, d.fire_time, d.reason, message, true, d.has_next, d.next, false);
 			plan.run = false;
 			return plan;
 		}
@@ -282,8 +379,9 @@ plan_job(const DueJob &job, TimestampTz now)
 	plan.clear_request = true;
 	if (strcmp(job.policy.overlap, "skip") == 0 && job.policy.has_last_run &&
 	    job.requested_at >= job.policy.last_started && job.requested_at < job.policy.last_finished) {
-		record_skipped(job, job.requested_at, "overlap", "run_now was asked while the previous run was going", false,
-		               false, 0, true);
+		plan.skip_recorded = 0 != record_skipped(job, job.requested_at, "overlap",
+		                                         "run_now was asked while the previous run was going", false, false, 0,
+		                                         true);
 		plan.run = false;
 	}
 	return plan;
@@ -291,7 +389,14 @@ plan_job(const DueJob &job, TimestampTz now)
 
 // Runs one due job: record it as running (and advance its schedule) in one
 // committed transaction, run the command as the owner, record the outcome.
-void
+// What became of a due job in this cycle.
+enum class JobStep {
+	Ran,      // its run started (and ended)
+	Moved,    // a fire time was recorded as skipped: the job moved on
+	Stuck,    // nothing was written: it changed since it was loaded, or its owner holds its row
+};
+
+JobStep
 run_job(const DueJob &job)
 {
 	TimestampTz now = GetCurrentTimestamp();
@@ -304,7 +409,7 @@ run_job(const DueJob &job)
 		                   plan.attempt);
 	internal_xact_commit();
 	if (run_id == 0)
-		return; // skipped, or changed since loaded: the next cycle sees it as it is now
+		return plan.skip_recorded ? JobStep::Moved : JobStep::Stuck;
 
 	static const RunHooks hooks = {
 		[](const DueJob &j, TimestampTz started) {
@@ -312,16 +417,9 @@ run_job(const DueJob &job)
 			my_slot().job_beat_at = started;
 			enable_timeout_every(beat_timeout_id, TimestampTzPlusMilliseconds(started, kJobBeatMs), kJobBeatMs);
 		},
-		[]() {
-			// Re-take the lock the session reset released. A fenced leader
-			// never had it: it stays leader while the deposed one lives.
-			if (try_leadership())
-				fenced = false;
-			else if (!fenced)
-				is_leader = false;
-		},
 	};
 	(void)runner_execute(job, run_id, plan.attempt, now, job_context, hooks);
+	keep_leadership_after_job(job);
 	disable_timeout(beat_timeout_id, false);
 	publish(CoordState::Bookkeeping, &job, now);
 
@@ -329,6 +427,23 @@ run_job(const DueJob &job)
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	my_slot().runs++;
 	LWLockRelease(sh->lock);
+	return JobStep::Ran;
+}
+
+// A run recorded as started that no executor could take: it failed.
+void
+fail_started_run(int64 run_id, const DueJob &job, int32 attempt, const char *message)
+{
+	RunOutcome o{};
+	o.status = core::RunStatus::Failed;
+	o.batches = -1;
+	o.sqlstate = "53400";
+	o.message = message;
+	o.attempt = attempt;
+	o.finished_at = GetCurrentTimestamp();
+	internal_xact_begin();
+	(void)finish_run(run_id, job.job_id, o);
+	internal_xact_commit();
 }
 
 // Executors this coordinator started (parallel tiers), until it sees them end.
@@ -341,10 +456,28 @@ constexpr int kMaxInFlight = 1024;
 InFlight inflight[kMaxInFlight];
 int ninflight = 0;
 bool cap_was_reached = false; // due jobs waited for foreman.max_executors
+// Runs whose job summary is still to be applied (crashed runs; runs whose
+// job's row its owner held when they ended), and when that was last tried.
+bool summaries_pending = false;
+TimestampTz summaries_tried_at = 0;
+constexpr long kLockedRetryMs = 250; // a due job whose row its owner holds is tried again this often
 
 // Forgets executors that ended. One that ended without recording its run
 // (it failed before it could) leaves the run 'crashed'; a reservation whose
 // executor never started is freed here.
+// Executors of this coordinator whose run's summary had to wait for its
+// job's row (they flag it in this coordinator's slot).
+bool
+take_executor_deferred_summaries()
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	bool was = my_slot().summaries_pending;
+	my_slot().summaries_pending = false;
+	LWLockRelease(sh->lock);
+	return was;
+}
+
 void
 reap_executors()
 {
@@ -366,6 +499,7 @@ reap_executors()
 	for (int i = 0; i < nended; i++)
 		mark_run_crashed(ended[i], "its executor ended before it recorded the run");
 	internal_xact_commit();
+	summaries_pending = true;
 	// Forgotten only once that is committed (a lock timeout retries it).
 	for (int i = 0; i < ninflight;) {
 		pid_t pid;
@@ -399,11 +533,8 @@ launch_executor(int slot, const DueJob &job, int64 run_id, int32 attempt, Timest
 		if (handle)
 			TerminateBackgroundWorker(handle);
 		executor_release_reservation(slot, run_id);
-		internal_xact_begin();
-		finish_run(run_id, "failed", 0, -1, nullptr, "53400",
-		           "no background worker slot was free for an executor (raise max_worker_processes)", true, false, 0,
-		           0, nullptr);
-		internal_xact_commit();
+		fail_started_run(run_id, job, attempt,
+		                 "no background worker slot was free for an executor (raise max_worker_processes)");
 		return false;
 	}
 	inflight[ninflight++] = InFlight{handle, slot, run_id};
@@ -416,12 +547,9 @@ bool
 start_executor_for(const DueJob &job, int64 run_id, int32 attempt, TimestampTz now, const TierState &tier)
 {
 	bool cap_reached = false;
-	int slot = executor_reserve(args.tier_id, tier.concurrency, run_id, job.job_id, &cap_reached);
+	int slot = executor_reserve(args.tier_id, tier.concurrency, run_id, job.job_id, job.owner, &cap_reached);
 	if (slot < 0) {
-		internal_xact_begin();
-		finish_run(run_id, "failed", 0, -1, nullptr, "53400",
-		           "no executor was free for the run (foreman.max_executors)", true, false, 0, 0, nullptr);
-		internal_xact_commit();
+		fail_started_run(run_id, job, attempt, "no executor was free for the run (foreman.max_executors)");
 		return false;
 	}
 	return launch_executor(slot, job, run_id, attempt, now);
@@ -448,34 +576,40 @@ start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 	return run_id;
 }
 
+// What dispatch_job did with a due job.
+enum class Dispatch {
+	Started,    // an executor runs it
+	NotStarted, // no run was recorded (skipped, changed, or its row held by its owner)
+	NoRoom,     // no executor may take it now (the tier's concurrency or the cluster-wide cap)
+};
+
 // Starts one due job in an executor: an idle one of this tier if there is
-// one (no fork, no new connection), else a new one. Returns false when no
-// executor may take it now (the tier's concurrency or the cluster-wide cap).
-bool
+// one (no fork, no new connection), else a new one.
+Dispatch
 dispatch_job(const DueJob &job, const TierState &tier)
 {
 	if (executor_count(args.tier_id) >= tier.concurrency)
-		return false;
+		return Dispatch::NoRoom;
 	TimestampTz now = GetCurrentTimestamp();
 	int32 attempt = 1;
 
 	if (executor_has_idle(args.tier_id)) {
 		int64 run_id = start_run_record(job, now, &attempt);
 		if (run_id == 0)
-			return true;
-		int slot = executor_assign_idle(args.tier_id, run_id, job.job_id, attempt, now);
+			return Dispatch::NotStarted;
+		int slot = executor_assign_idle(args.tier_id, run_id, job.job_id, job.owner, attempt, now);
 		if (slot >= 0) {
 			for (int i = 0; i < ninflight; i++)
 				if (inflight[i].slot == slot)
 					inflight[i].run_id = run_id;
-			return true;
+			return Dispatch::Started;
 		}
 		// The idle executor left in the meantime: start a new one below.
-		return start_executor_for(job, run_id, attempt, now, tier);
+		return start_executor_for(job, run_id, attempt, now, tier) ? Dispatch::Started : Dispatch::NotStarted;
 	}
 
 	bool cap_reached = false;
-	int slot = executor_reserve(args.tier_id, tier.concurrency, 0, job.job_id, &cap_reached);
+	int slot = executor_reserve(args.tier_id, tier.concurrency, 0, job.job_id, job.owner, &cap_reached);
 	if (slot < 0) {
 		if (cap_reached) {
 			cap_was_reached = true;
@@ -483,14 +617,14 @@ dispatch_job(const DueJob &job, const TierState &tier)
 			executor_retire_one_idle();
 			retired_idle = true;
 		}
-		return false;
+		return Dispatch::NoRoom;
 	}
 	int64 run_id = start_run_record(job, now, &attempt);
 	if (run_id == 0) {
 		executor_release_reservation(slot, 0);
-		return true;
+		return Dispatch::NotStarted;
 	}
-	return launch_executor(slot, job, run_id, attempt, now);
+	return launch_executor(slot, job, run_id, attempt, now) ? Dispatch::Started : Dispatch::NotStarted;
 }
 
 // A parallel tier: due jobs go to executors, at most `concurrency` at once,
@@ -526,13 +660,15 @@ parallel_cycle(List *due, const TierState &tier, TimestampTz now, bool *dispatch
 				continue;
 			}
 		}
-		if (!dispatch_job(job, tier)) {
+		Dispatch d = dispatch_job(job, tier);
+		if (d == Dispatch::NoRoom) {
 			waiting++;
 			if (cap_was_reached)
 				break;
 			continue;
 		}
-		*dispatched_any = true;
+		if (d == Dispatch::Started)
+			*dispatched_any = true;
 	}
 	if (cap_was_reached)
 		publish_progress(psprintf("%d due jobs wait for an executor (foreman.max_executors = %d reached)", waiting,
@@ -568,6 +704,12 @@ leader_cycle()
 			                     MyBgworkerEntry->bgw_name, (long long)n)));
 		mark_reboot_jobs_due(args.tier_id);
 		orphans_checked = true;
+		summaries_pending = true; // the crashed ones, and any a predecessor left
+	}
+	summaries_pending |= runner_take_deferred_summary() || take_executor_deferred_summaries();
+	if (summaries_pending && TimestampDifferenceExceeds(summaries_tried_at, now, 1000)) {
+		summaries_pending = apply_pending_summaries(args.tier_id) > 0;
+		summaries_tried_at = now;
 	}
 	TierState tier = read_tier_state(args.tier_id);
 	List *due = NIL;
@@ -592,29 +734,91 @@ leader_cycle()
 		if (retired_idle)
 			return 100; // an idle executor is leaving to make room
 		if (list_length(due) > 0)
-			return timeout; // all due jobs wait for executors (their exits and idles set this latch)
+			return Min(timeout, kLockedRetryMs); // due jobs wait for executors (their exits and idles set this latch), or for their owners' locks
 	} else {
+		bool progress = false;
 		ListCell *lc;
 		foreach (lc, due) {
 			stop_if_requested();
 			reload_if_requested();
-			run_job(*static_cast<DueJob *>(lfirst(lc)));
+			progress |= run_job(*static_cast<DueJob *>(lfirst(lc))) != JobStep::Stuck;
 			if (!is_leader)
 				return 0;
 		}
-		if (list_length(due) > 0)
+		if (progress)
 			return 0; // more may be due now; read again at once
+		if (list_length(due) > 0)
+			return Min(timeout, kLockedRetryMs); // held by their owners: the others went on; try again soon
 	}
 
 	// Idle until the next due time, capped by the tick and the heartbeat.
-	if (tier.requested)
-		timeout = 0;
-	else if (tier.has_next_run) {
+	if (summaries_pending)
+		timeout = Min(timeout, 1000L);
+	if (tier.has_next_run) {
 		TimestampTz now2 = GetCurrentTimestamp();
 		long until = tier.next_run_at <= now2 ? 0 : (long)((tier.next_run_at - now2 + 999) / 1000);
 		timeout = Min(timeout, until);
 	}
 	return timeout;
+}
+
+// A follower's attempt to lead: the lock, when no other live coordinator of
+// the tier leads; else, when the leader was deposed (frozen with the lock in
+// hand) or the lock is held by a process that is no coordinator of this tier,
+// fenced leadership by the epoch alone (foreman.tier_lease): the tier keeps
+// serving, and tier_status and the log say why. Returns true when leading.
+bool
+become_leader(const char *name)
+{
+	bool alive = other_leader_alive();
+	if (!alive && try_leadership()) {
+		leaderless_since = 0;
+		ereport(LOG, (errmsg("%s leads (advisory lock %u/%d/%d)", name, kLeadershipLockClass, args.tier_id,
+		                     kLeadershipLockSubid)));
+	} else if (fence_deposed_leader(true)) {
+		fenced = true;
+		foreign_holder = 0;
+		ereport(LOG, (errmsg("%s leads in place of a deposed leader that still holds advisory lock %u/%d/%d", name,
+		                     kLeadershipLockClass, args.tier_id, kLeadershipLockSubid)));
+	} else if (!alive && first_follower()) {
+		// Nobody leads, yet the lock is taken: give its holder a moment (a
+		// leader that is exiting lets go of it), then lead fenced.
+		TimestampTz now = GetCurrentTimestamp();
+		if (leaderless_since == 0)
+			leaderless_since = now;
+		if (!TimestampDifferenceExceeds(leaderless_since, now, kForeignHolderGraceMs)) {
+			publish(CoordState::WaitingForLeadership);
+			sleep_on_latch(kFollowerPollMs);
+			return false;
+		}
+		pid_t holder = leadership_lock_holder();
+		fenced = true;
+		foreign_holder = holder;
+		leaderless_since = 0;
+		ereport(WARNING, (errmsg("%s leads fenced: the leadership lock %u/%d/%d is held by pid %d, which is not a "
+		                         "coordinator of this tier",
+		                         name, kLeadershipLockClass, args.tier_id, kLeadershipLockSubid, (int)holder),
+		                  errhint("Only a C extension can take this lock; its epoch in foreman.tier_lease keeps "
+		                          "the holder from running jobs.")));
+	} else {
+		if (alive)
+			leaderless_since = 0;
+		publish(CoordState::WaitingForLeadership);
+		sleep_on_latch(kFollowerPollMs);
+		return false;
+	}
+	is_leader = true;
+	orphans_checked = false;
+	lease_taken = false;
+	return true;
+}
+
+// A fenced leader goes on while the holder of the lock is a deposed leader it
+// claimed, or a foreign process, and no other coordinator leads.
+bool
+still_fenced_leader()
+{
+	return fence_deposed_leader(false) || !other_leader_alive();
 }
 
 // Error recovery for bookkeeping (a job's own errors never get here): log,
@@ -732,28 +936,13 @@ foreman_coordinator_main(Datum)
 		stop_if_requested();
 		reload_if_requested();
 
-		if (!is_leader) {
-			is_leader = try_leadership();
-			if (!is_leader && fence_deposed_leader(true)) {
-				is_leader = fenced = true;
-				ereport(LOG, (errmsg("%s leads in place of a deposed leader that still holds advisory lock %u/%d",
-				                     name, kLeadershipLockClass, args.tier_id)));
-			}
-			if (!is_leader) {
-				publish(CoordState::WaitingForLeadership);
-				sleep_on_latch(kFollowerPollMs);
-				continue;
-			}
-			orphans_checked = false;
-			lease_taken = false;
-			if (!fenced)
-				ereport(LOG, (errmsg("%s leads (advisory lock %u/%d)", name, kLeadershipLockClass, args.tier_id)));
-		}
+		if (!is_leader && !become_leader(name))
+			continue;
 		if (fenced) {
-			// The lock, once the deposed process lets go of it.
+			// The lock, once its holder lets go of it.
 			if (try_leadership())
 				fenced = false;
-			else if (!fence_deposed_leader(false)) {
+			else if (!still_fenced_leader()) {
 				is_leader = fenced = lease_taken = false; // someone else leads now
 				continue;
 			}

@@ -6,10 +6,18 @@
 
 namespace foreman::bgw {
 
-// Class id of the leadership lock: 'FRMN'. A tier's leader holds
-// pg_advisory_lock(1179798862, tier_id) for its whole life.
+// pg_foreman's locks are advisory locks of class 'FRMN' (1179798862) whose
+// objsubid no SQL function produces: pg_advisory_lock() uses 1 for a bigint
+// key and 2 for a pair of integers. So no session can take one, wait for one
+// or hold one to stop a tier; they show in pg_locks all the same.
+//   leadership: (1179798862, tier_id, objsubid 3), held by a tier's leader for
+//               as long as it leads, never released between jobs;
+//   owner:      (1179798862, owner oid, objsubid 4), transaction-level, taken
+//               by schedule() so per-role limits hold under concurrency.
 constexpr uint32 kLeadershipLockClass = 0x46524D4E;
 static_assert(kLeadershipLockClass == 1179798862u);
+constexpr uint16 kLeadershipLockSubid = 3;
+constexpr uint16 kOwnerLockSubid = 4;
 
 // Progress of the running job, shown in foreman.tier_status.progress, the
 // process title and pg_stat_activity.query. A no-op outside a coordinator.

@@ -55,6 +55,23 @@ release_my_slot(int, Datum)
 	my_slot_index = -1;
 }
 
+// Tells the coordinator (by pid) that a run's summary waits for its job's row.
+void
+flag_coordinator_summaries(pid_t coordinator)
+{
+	Shared *sh = shared();
+	Latch *latch = nullptr;
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].pid == coordinator && coordinator != 0) {
+			sh->slots[i].summaries_pending = true;
+			latch = sh->slots[i].latch;
+		}
+	LWLockRelease(sh->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
 } // namespace
 
 int
@@ -73,7 +90,7 @@ executor_cap()
 }
 
 int
-executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, bool *cap_reached)
+executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, Oid owner, bool *cap_reached)
 {
 	Shared *sh = shared();
 	*cap_reached = false;
@@ -104,6 +121,7 @@ executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, boo
 		slot.tier_id = tier_id;
 		slot.run_id = run_id;
 		slot.job_id = job_id;
+		slot.owner = owner;
 		slot.started_at = GetCurrentTimestamp();
 		slot.coordinator_latch = MyLatch;
 		result = free_slot;
@@ -168,7 +186,7 @@ executor_run_ids(int32 tier_id, int64 *out, int max)
 }
 
 int
-executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, int32 attempt, TimestampTz started)
+executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, Oid owner, int32 attempt, TimestampTz started)
 {
 	Shared *sh = shared();
 	int result = -1;
@@ -180,6 +198,7 @@ executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, int32 attempt, T
 			slot.idle = false;
 			slot.run_id = run_id;
 			slot.job_id = job_id;
+			slot.owner = owner;
 			slot.attempt = attempt;
 			slot.started_at = started;
 			if (slot.latch)
@@ -308,15 +327,19 @@ foreman_executor_main(Datum)
 			set_run_pid(run_id);
 		internal_xact_commit();
 		if (job) {
-			static const RunHooks hooks = {nullptr, nullptr};
+			static const RunHooks hooks = {nullptr};
 			(void)runner_execute(*job, run_id, attempt, started, job_context, hooks);
 			// Its outcome must be recorded before this executor takes more
 			// work or leaves: retry (bounded, about 10 minutes) through a
-			// user's lock on foreman.job_run.
+			// superuser's lock on foreman.job_run.
 			for (int tries = 0; !runner_flush_pending() && tries < 600 && !runner_stop_requested(); tries++) {
 				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
 				ResetLatch(MyLatch);
 			}
+			// Its job's summary waits for the job's row (its owner holds
+			// it): the coordinator applies it later.
+			if (runner_take_deferred_summary())
+				flag_coordinator_summaries(slot.coordinator);
 		}
 
 		// Idle: tell the coordinator, which may have due jobs waiting.
@@ -324,6 +347,7 @@ foreman_executor_main(Datum)
 		slot.idle = true;
 		slot.run_id = 0;
 		slot.job_id = 0;
+		slot.owner = InvalidOid;
 		Latch *coordinator = slot.coordinator_latch;
 		LWLockRelease(sh->lock);
 		if (coordinator)

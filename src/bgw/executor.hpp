@@ -21,7 +21,7 @@ int executor_cap();
 
 // Reserves a slot for a run of (tier, job); -1 when the tier already has
 // `concurrency` executors or the cluster-wide cap is reached (*cap_reached).
-int executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, bool *cap_reached);
+int executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, Oid owner, bool *cap_reached);
 
 // Frees a reservation whose executor never started (only if it is still this
 // coordinator's reservation for run_id).
@@ -38,7 +38,7 @@ int executor_run_ids(int32 tier_id, int64 *out, int max);
 
 // Hands a run to an idle executor of this coordinator's tier; returns its
 // slot, or -1 when none is idle.
-int executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, int32 attempt, TimestampTz started);
+int executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, Oid owner, int32 attempt, TimestampTz started);
 bool executor_has_idle(int32 tier_id);
 
 // Asks one idle executor (of any tier) to leave, to make room under the cap.

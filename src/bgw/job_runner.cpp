@@ -2,13 +2,14 @@
 #include "bgw/job_runner.hpp"
 #include "bgw/command.hpp"
 #include "bgw/session.hpp"
-#include "pg/schedule_pg.hpp"
+#include "pg/outcome_pg.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/ps_status.h"
 #include "utils/timeout.h"
@@ -19,61 +20,107 @@ namespace foreman::bgw {
 
 namespace {
 
+constexpr int kWatchdogMs = 100; // how often a running job's cancel is checked for escalation
+
 volatile sig_atomic_t got_sigterm = false;
 volatile sig_atomic_t in_job = false;
 volatile sig_atomic_t job_timed_out = false;
+volatile sig_atomic_t job_terminated = false;
+// When the running job was cancelled (its timeout, or SIGTERM); 0: not yet.
+// An aligned 64-bit store from a signal handler.
+volatile TimestampTz cancelled_at = 0;
 TimeoutId job_timeout_id;
+TimeoutId watchdog_id;
+
+// The run in progress, for the record made on the way out when the job had
+// to be terminated (see runner_exit).
+struct CurrentRun {
+	int64 run_id;
+	int64 job_id;
+	int32 attempt;
+	int64 timeout_ms;
+	bool timeout_is_tier_cap;
+};
+CurrentRun current;
+
 // A run's outcome, kept until the transaction that records it commits.
 struct PendingFinish {
 	bool pending;
 	int64 run_id;
-	char status[16];
-	uint64 rows;
-	int32 batches;
-	char *command_tag;
-	bool has_sqlstate;
-	char sqlstate[6];
-	char *message;
-	bool keep_row;
-	bool has_retry;
-	TimestampTz retry_at;
-	int32 next_attempt;
-	char *disable_reason;
+	int64 job_id;
+	RunOutcome outcome; // strings in TopMemoryContext
 };
 PendingFinish pending;
 char last_error[128];
+bool deferred_summary = false;
 
 // Totals reported by the running job itself (report_run_totals).
 bool totals_reported = false;
 int64 reported_rows = 0;
 int32 reported_batches = 0;
 
-// The job's own timeout: a cancel, as statement_timeout would send.
+// Signal context: a cancel, as statement_timeout would send.
+void
+cancel_job()
+{
+	QueryCancelPending = true;
+	InterruptPending = true;
+	if (cancelled_at == 0)
+		cancelled_at = GetCurrentTimestamp();
+	SetLatch(MyLatch);
+}
+
 void
 job_timeout_handler()
 {
 	if (in_job) {
 		job_timed_out = true;
-		QueryCancelPending = true;
-		InterruptPending = true;
+		cancel_job();
 	}
-	SetLatch(MyLatch);
 }
 
-const char *
+// Signal context: a job still running cancel_grace after its cancel caught
+// it. ProcDiePending makes its next interrupt check exit the process (FATAL
+// cannot be caught); runner_exit records the run on the way out.
+void
+watchdog_handler()
+{
+	if (!in_job || cancelled_at == 0)
+		return;
+	if (GetCurrentTimestamp() - cancelled_at >= (TimestampTz)guc_cancel_grace_ms * 1000) {
+		job_terminated = true;
+		ProcDiePending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+core::RunStatus
 status_of(const CommandOutcome &outcome)
 {
 	if (outcome.ok)
-		return "succeeded";
+		return core::RunStatus::Succeeded;
 	if (outcome.sqlerrcode == ERRCODE_QUERY_CANCELED)
-		return job_timed_out ? "timed_out" : "cancelled";
-	return "failed";
+		return job_timed_out ? core::RunStatus::TimedOut : core::RunStatus::Cancelled;
+	return core::RunStatus::Failed;
+}
+
+// Messages of jobs reach the server log: no line of theirs may look like
+// one of the server's own.
+char *
+one_line(const char *text)
+{
+	char *copy = pstrdup(text ? text : "");
+	for (char *p = copy; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return copy;
 }
 
 void
-log_run(const DueJob &job, int64 run_id, const char *status, const CommandOutcome &outcome, TimestampTz started)
+log_run(const DueJob &job, int64 run_id, core::RunStatus status, const char *message, TimestampTz started)
 {
-	bool failed = !outcome.ok;
+	bool failed = status != core::RunStatus::Succeeded;
 	if (guc_log_runs == static_cast<int>(LogRuns::None) ||
 	    (guc_log_runs == static_cast<int>(LogRuns::Failures) && !failed))
 		return;
@@ -83,10 +130,92 @@ log_run(const DueJob &job, int64 run_id, const char *status, const CommandOutcom
 	double ms = secs * 1000.0 + usecs / 1000.0;
 	if (failed)
 		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) %s after %.3f ms: %s", job.job_name,
-		                     (long long)run_id, status, ms, outcome.message)));
+		                     (long long)run_id, pg::run_status_name(status), ms, one_line(message))));
 	else
 		ereport(LOG, (errmsg("pg_foreman job \"%s\" (run %lld) succeeded in %.3f ms", job.job_name,
 		                     (long long)run_id, ms)));
+}
+
+char *
+top_strdup(const char *s)
+{
+	return s ? MemoryContextStrdup(TopMemoryContext, s) : nullptr;
+}
+
+void
+keep_pending(int64 run_id, int64 job_id, const RunOutcome &o)
+{
+	pending.run_id = run_id;
+	pending.job_id = job_id;
+	pending.outcome = o;
+	pending.outcome.reason = top_strdup(o.reason);
+	pending.outcome.command_tag = top_strdup(o.command_tag);
+	pending.outcome.sqlstate = top_strdup(o.sqlstate);
+	pending.outcome.message = top_strdup(o.message);
+	pending.outcome.owner_problem = top_strdup(o.owner_problem);
+	pending.pending = true;
+}
+
+void
+free_pending()
+{
+	for (const char *s : {pending.outcome.reason, pending.outcome.command_tag, pending.outcome.sqlstate,
+	                      pending.outcome.message, pending.outcome.owner_problem})
+		if (s)
+			pfree(const_cast<char *>(s));
+	memset(&pending, 0, sizeof pending);
+}
+
+// The message of a run cut by its timeout, and by which one.
+void
+describe_timeout(RunOutcome *o, int64 timeout_ms, bool tier_cap, bool terminated)
+{
+	const char *which = tier_cap ? "the tier's max_user_runtime" : "the job's timeout";
+	o->reason = tier_cap ? "max_user_runtime" : nullptr;
+	o->message = terminated ? psprintf("terminated: the job went on after its cancel for %s (%lld ms); "
+	                                   "foreman.cancel_grace is %d ms",
+	                                   which, (long long)timeout_ms, guc_cancel_grace_ms)
+	                        : psprintf("canceling statement due to %s (%lld ms)", which, (long long)timeout_ms);
+}
+
+// On the way out of a process that was terminated in a job (or that ends
+// while one runs): record how the run ended, so it is not left for the next
+// leader to call 'crashed'. Runs before ShutdownPostgres (before_shmem_exit
+// callbacks run last-registered first), with interrupts held.
+void
+runner_exit(int, Datum)
+{
+	if (!in_job || current.run_id == 0)
+		return;
+	in_job = false;
+	RunOutcome o{};
+	o.status = job_timed_out ? core::RunStatus::TimedOut : core::RunStatus::Cancelled;
+	o.attempt = current.attempt;
+	o.stopping = true;
+	o.batches = -1;
+	o.sqlstate = "57014";
+	PG_TRY();
+	{
+		AbortOutOfAnyTransaction();
+		session_leave_owner();
+		if (o.status == core::RunStatus::TimedOut)
+			describe_timeout(&o, current.timeout_ms, current.timeout_is_tier_cap, job_terminated);
+		else
+			o.message = job_terminated ? psprintf("terminated: the job went on after its cancel (a stop) for "
+			                                      "foreman.cancel_grace (%d ms)",
+			                                      guc_cancel_grace_ms)
+			                           : pstrdup("the process running the job was stopped");
+		o.finished_at = GetCurrentTimestamp();
+		internal_xact_begin();
+		(void)finish_run(current.run_id, current.job_id, o);
+		internal_xact_commit();
+	}
+	PG_CATCH();
+	{
+		// Left 'running': the next leader marks it crashed.
+		FlushErrorState();
+	}
+	PG_END_TRY();
 }
 
 } // namespace
@@ -95,6 +224,8 @@ void
 runner_init()
 {
 	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
+	watchdog_id = RegisterTimeout(USER_TIMEOUT, watchdog_handler);
+	before_shmem_exit(runner_exit, 0);
 }
 
 void
@@ -102,10 +233,8 @@ runner_sigterm(SIGNAL_ARGS)
 {
 	int save_errno = errno;
 	got_sigterm = true;
-	if (in_job) {
-		QueryCancelPending = true;
-		InterruptPending = true;
-	}
+	if (in_job)
+		cancel_job();
 	SetLatch(MyLatch);
 	errno = save_errno;
 }
@@ -132,88 +261,86 @@ runner_report_totals(int64 rows, int32 batches)
 	reported_batches = batches;
 }
 
-const char *
+bool
+runner_take_deferred_summary()
+{
+	bool was = deferred_summary;
+	deferred_summary = false;
+	return was;
+}
+
+core::RunStatus
 runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started, MemoryContext job_context,
                const RunHooks &hooks)
 {
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
+	RunOutcome o{};
+	o.attempt = attempt;
+	o.batches = -1;
 	// Checked at every run: the owner may have been dropped, lost LOGIN,
 	// foreman_user or CONNECT since the job was scheduled. Then the run fails
 	// and the job is disabled; it never runs with more rights than its owner.
 	if (job.owner_problem) {
-		memset(&outcome, 0, sizeof outcome);
-		outcome.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
-		outcome.message = pstrdup(job.owner_problem);
+		o.status = core::RunStatus::Failed;
+		o.reason = "owner check";
+		o.sqlstate = "42501";
+		o.message = job.owner_problem;
+		o.owner_problem = job.owner_problem;
 	} else {
 		if (hooks.on_start)
 			hooks.on_start(job, started);
 		pgstat_report_activity(STATE_RUNNING, job.command);
 		set_ps_display(job.job_name);
+		current = CurrentRun{run_id, job.job_id, attempt, job.timeout_ms, job.timeout_is_tier_cap};
 		session_enter_owner(job.owner, job.owner_is_superuser);
 		job_timed_out = false;
+		job_terminated = false;
+		cancelled_at = 0;
 		totals_reported = false;
 		in_job = true;
-		if (got_sigterm) {
-			QueryCancelPending = true;
-			InterruptPending = true;
-		}
+		if (got_sigterm)
+			cancel_job();
 		if (job.timeout_ms > 0)
 			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
+		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
+		                     kWatchdogMs);
 		run_command(job.command, job_context, &outcome);
 		in_job = false;
+		current.run_id = 0;
 		disable_timeout(job_timeout_id, false);
+		disable_timeout(watchdog_id, false);
 		QueryCancelPending = false;
 		session_leave_owner();
 		set_ps_display("idle");
 		pgstat_report_activity(STATE_IDLE, nullptr);
+
+		o.status = status_of(outcome);
+		o.rows = totals_reported ? (uint64)reported_rows : outcome.rows;
+		o.batches = totals_reported ? reported_batches : -1;
+		o.command_tag = outcome.command_tag;
+		if (!outcome.ok) {
+			o.sqlstate = unpack_sql_state(outcome.sqlerrcode);
+			o.message = outcome.message;
+		}
+		if (o.status == core::RunStatus::TimedOut)
+			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
-
-	const char *status = status_of(outcome);
-	if (strcmp(status, "timed_out") == 0)
-		outcome.message = psprintf("canceling statement due to the job's timeout (%lld ms)", (long long)job.timeout_ms);
-	char sqlstate[6] = "";
-	if (!outcome.ok)
-		strlcpy(sqlstate, unpack_sql_state(outcome.sqlerrcode), sizeof sqlstate);
-	bool failed = strcmp(status, "failed") == 0 || strcmp(status, "timed_out") == 0;
-
-	// Retries: attempt n failed, and retries allow another: back off.
-	bool has_retry = failed && attempt <= job.retries && !got_sigterm && !job.owner_problem;
-	TimestampTz retry_at = 0;
-	if (has_retry)
-		retry_at = TimestampTzPlusMilliseconds(
-			GetCurrentTimestamp(), pg::retry_delay_us(job.retry_backoff_us, attempt, job.retry_backoff_max_us) / 1000);
-	bool keep_row = strcmp(job.log_runs, "all") == 0 || (strcmp(job.log_runs, "failures") == 0 && !outcome.ok);
+	o.stopping = got_sigterm;
 
 	// The session first (it touches no foreman table, so no user's lock on
 	// one can stop it): the next job must not see this one's state.
 	internal_xact_begin();
 	session_reset();
-	if (hooks.after_reset)
-		hooks.after_reset();
 	internal_xact_commit();
 
-	// Then the outcome. Kept until it commits: a lock a user holds on a
-	// foreman table delays it (lock_timeout), it does not lose it.
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	pending.run_id = run_id;
-	strlcpy(pending.status, status, sizeof pending.status);
-	pending.rows = totals_reported ? (uint64)reported_rows : outcome.rows;
-	pending.batches = totals_reported ? reported_batches : -1;
-	pending.command_tag = outcome.command_tag ? pstrdup(outcome.command_tag) : nullptr;
-	strlcpy(pending.sqlstate, sqlstate, sizeof pending.sqlstate);
-	pending.has_sqlstate = !outcome.ok;
-	pending.message = !outcome.ok && outcome.message ? pstrdup(outcome.message) : nullptr;
-	pending.keep_row = keep_row;
-	pending.has_retry = has_retry;
-	pending.retry_at = retry_at;
-	pending.next_attempt = attempt + 1;
-	pending.disable_reason = job.owner_problem ? pstrdup(job.owner_problem) : nullptr;
-	pending.pending = true;
-	MemoryContextSwitchTo(old);
+	// Then the outcome. Kept until it commits: a lock on a foreman table
+	// delays it (lock_timeout), it does not lose it.
+	o.finished_at = GetCurrentTimestamp();
+	keep_pending(run_id, job.job_id, o);
 	(void)runner_flush_pending();
-	log_run(job, run_id, status, outcome, started);
-	return status;
+	log_run(job, run_id, o.status, o.message, started);
+	return o.status;
 }
 
 const char *
@@ -223,24 +350,17 @@ runner_last_error()
 }
 
 bool
-runner_has_pending()
-{
-	return pending.pending;
-}
-
-bool
 runner_flush_pending()
 {
 	if (!pending.pending)
 		return true;
 	MemoryContext context = CurrentMemoryContext;
 	volatile bool done = false;
+	volatile bool applied = true;
 	PG_TRY();
 	{
 		internal_xact_begin();
-		finish_run(pending.run_id, pending.status, pending.rows, pending.batches, pending.command_tag,
-		           pending.has_sqlstate ? pending.sqlstate : nullptr, pending.message, pending.keep_row,
-		           pending.has_retry, pending.retry_at, pending.next_attempt, pending.disable_reason);
+		applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
 		internal_xact_commit();
 		done = true;
 	}
@@ -258,13 +378,9 @@ runner_flush_pending()
 	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 	if (done) {
-		if (pending.command_tag)
-			pfree(pending.command_tag);
-		if (pending.message)
-			pfree(pending.message);
-		if (pending.disable_reason)
-			pfree(pending.disable_reason);
-		memset(&pending, 0, sizeof pending);
+		free_pending();
+		if (!applied)
+			deferred_summary = true;
 	}
 	return done;
 }

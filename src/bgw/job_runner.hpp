@@ -1,6 +1,11 @@
 // job_runner.hpp: running one job's command as its owner and recording how it
 // ended - shared by coordinators (sequential tiers) and executors (parallel
 // tiers). The run row is already 'running' when runner_execute is called.
+//
+// A job's timeout (or a stop: SIGTERM, fast shutdown) cancels it; a job that
+// catches the cancel and goes on is terminated foreman.cancel_grace later:
+// its process exits (FATAL) after recording the run timed_out or cancelled,
+// so no job outlives its timeout or holds up a shutdown for long.
 #pragma once
 
 #include "bgw/run_store.hpp"
@@ -10,7 +15,7 @@
 
 namespace foreman::bgw {
 
-// Call once after connecting: registers the job timeout.
+// Call once after connecting: registers the job's timers and the exit record.
 void runner_init();
 
 // SIGTERM handler for processes that run jobs: a running job is cancelled
@@ -27,21 +32,23 @@ void runner_report_totals(int64 rows, int32 batches);
 // What the caller does around a run.
 struct RunHooks {
 	void (*on_start)(const DueJob &job, TimestampTz started); // before the command starts
-	void (*after_reset)();                                    // inside the finishing transaction, after the session reset
 };
 
 // Runs job's command as its owner, resets the session, and records the
-// outcome on run_id (with retries, log_runs and automatic disabling); if the
-// outcome cannot be recorded now it stays pending (runner_flush_pending).
-// Returns the run's status.
-const char *runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started,
-                           MemoryContext job_context, const RunHooks &hooks);
+// outcome on run_id (with the job's summary, or that summary pending); if
+// the outcome cannot be recorded now it stays pending in memory
+// (runner_flush_pending). Returns the run's status.
+core::RunStatus runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started,
+                               MemoryContext job_context, const RunHooks &hooks);
 
-// A run whose outcome could not be recorded yet (e.g. a user holds a lock on
+// A run whose outcome could not be recorded yet (e.g. a superuser's lock on
 // foreman.job_run): runner_flush_pending() tries again; true when nothing is
 // left pending. Call it before anything else that writes the catalog.
-bool runner_has_pending();
 bool runner_flush_pending();
 const char *runner_last_error(); // why the last flush failed
+
+// True (once) when a recorded run's job summary had to wait for its job's
+// row: the tier's leader applies pending summaries then.
+bool runner_take_deferred_summary();
 
 } // namespace foreman::bgw

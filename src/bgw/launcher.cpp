@@ -40,6 +40,7 @@ constexpr long kRelistMs = 60 * 1000;      // re-list pg_database at least this 
 constexpr long kRestartBackoffMs = 1000;   // before restarting a coordinator that ended
 constexpr long kScoutRetryMs = 10 * 1000;  // before re-scouting a database whose scout failed
 constexpr int kMaxScouts = 2;              // scouts at once: they share max_worker_processes
+constexpr long kMinRescanMs = 500;         // a database is re-scouted at most this often
 constexpr int kMaxManaged = kMaxDatabases * kMaxTiersPerDatabase;
 
 // A coordinator the launcher started, or wants to start.
@@ -207,7 +208,10 @@ start_scouts(TimestampTz now)
 				continue;
 			bool retry_failed = db.state == DbState::Failed &&
 			                    TimestampDifferenceExceeds(db.scouted_at, now, kScoutRetryMs);
-			if (db.state == DbState::Unknown || db.rescan || retry_failed) {
+			// Rescans are rate-limited: however often tier changes ask for
+			// one, a database gets at most one scout per kMinRescanMs.
+			bool rescan_due = db.rescan && TimestampDifferenceExceeds(db.scouted_at, now, kMinRescanMs);
+			if (db.state == DbState::Unknown || rescan_due || retry_failed) {
 				db.state = DbState::Scouting;
 				db.scout_index = index;
 				db.rescan = false;
@@ -452,7 +456,7 @@ next_timeout_ms(TimestampTz now, TimestampTz next_relist)
 		if (db.state == DbState::Failed)
 			timeout = Min(timeout, kScoutRetryMs);
 		else if (db.state == DbState::Unknown || db.rescan)
-			timeout = Min(timeout, 100L); // waiting for a scout slot
+			timeout = Min(timeout, 100L); // waiting for a scout slot, or for the rescan rate limit
 	LWLockRelease(sh->lock);
 	return timeout;
 }

@@ -5,6 +5,7 @@
 
 #include "pg/postgres.hpp"
 #include "pg/schedule_pg.hpp"
+#include "core/outcome.hpp"
 
 extern "C" {
 #include "nodes/pg_list.h"
@@ -36,6 +37,8 @@ struct DueJob {
 	int64 retry_backoff_max_us;
 	char *log_runs; // all | failures | none
 	int32 max_instances; // overlap 'allow': runs of it at once in a parallel tier
+	bool owner_is_admin;    // superuser or foreman_admin: no max_user_runtime, no min_user_interval
+	bool timeout_is_tier_cap; // timeout_ms is the tier's max_user_runtime, not the job's own timeout
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -44,8 +47,7 @@ struct TierState {
 	bool enabled;
 	int64 tick_ms;
 	bool has_next_run;
-	TimestampTz next_run_at; // earliest next_run_at of the tier's enabled jobs
-	bool requested;          // some job has a run_now request
+	TimestampTz next_run_at; // earliest next_run_at, retry or run_now request of the tier's enabled jobs
 	int32 concurrency;       // > 1: a parallel tier (executors)
 };
 
@@ -65,17 +67,40 @@ List *load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext int
 
 // Records a run as started: advances the job's next_run_at (or clears its
 // run_now request) and inserts a 'running' row, in one statement. Returns the
-// run_id, or 0 when the job changed or was disabled since it was loaded.
+// run_id, or 0 when the job changed or was disabled since it was loaded, or
+// its row is locked (its owner changes it in an open transaction: the job
+// waits, the tier's other jobs go on).
 int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request,
                 TimestampTz scheduled_for, TimestampTz started_at, int32 attempt);
 
-// Records a finished run and the job's last outcome, pending retry and
-// failure count (disabling it after max_failures). batches < 0: not a
-// batched job. keep_row false: the job's log_runs does not keep this run.
-// disable_reason: disable the job with that reason (its owner may not run it).
-void finish_run(int64 run_id, const char *status, uint64 rows, int32 batches, const char *command_tag,
-                const char *sqlstate, const char *message, bool keep_row, bool has_retry, TimestampTz retry_at,
-                int32 retry_attempt, const char *disable_reason);
+// How a run ended, as its row records it. Strings may be NULL.
+struct RunOutcome {
+	core::RunStatus status;
+	const char *reason;        // e.g. 'owner check', 'max_user_runtime', 'process ended'
+	uint64 rows;
+	int32 batches;             // < 0: not a batched job
+	const char *command_tag;
+	const char *sqlstate;
+	const char *message;
+	TimestampTz finished_at;
+	int32 attempt;
+	bool stopping;             // its process was being stopped (no retry now)
+	const char *owner_problem; // the owner may not run jobs: the job is disabled with this reason
+};
+
+// Records how run_id of job_id ended and, in the same statement, the job's
+// summary by the one rule (core::summarize: failure count, retry, crash
+// back-off, automatic disabling; the row is dropped when the job's log_runs
+// does not keep it). The job's row is taken with SKIP LOCKED: when its owner
+// holds it in an open transaction, the run is recorded with
+// summary_pending and apply_pending_summaries() finishes it later. Returns
+// true when the summary was applied (or the job is gone).
+bool finish_run(int64 run_id, int64 job_id, const RunOutcome &outcome);
+
+// Applies the summaries still pending in the tier (runs whose job's row was
+// locked, runs marked crashed), oldest first, at most a batch; returns how
+// many are still pending.
+int64 apply_pending_summaries(int32 tier_id);
 
 // Records a fire time that is not run (reason: misfire, overlap, coalesced,
 // catch-up limit); when advance, moves the job to next_run_at. Returns the
@@ -93,7 +118,7 @@ void mark_reboot_jobs_due(int32 tier_id);
 
 // Marks runs of this tier left 'running' by a process that is gone (not this
 // one, nor a live pg_foreman process in live_pids) as 'crashed', in batches
-// of 1000; returns how many.
+// of 1000, with their summaries pending; returns how many.
 int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive);
 
 // One job by id (as load_due_jobs reads it), or nullptr.
@@ -105,7 +130,8 @@ void mark_run_delayed(int64 run_id, int64 waited_ms);
 // Records this process as the one running run_id (an executor).
 void set_run_pid(int64 run_id);
 
-// An executor ended without recording its run: 'crashed' (if still running).
+// An executor ended without recording its run: 'crashed' (if still running),
+// its summary pending.
 void mark_run_crashed(int64 run_id, const char *message);
 
 } // namespace foreman::bgw

@@ -4,9 +4,11 @@
 // job it becomes the owner (session and current user) with
 // SECURITY_LOCAL_USERID_CHANGE set, so the job cannot SET ROLE or SET SESSION
 // AUTHORIZATION its way back to the bootstrap superuser the worker connected
-// as. After the job, everything a session can keep is reset: GUCs, prepared
-// statements, cursors, temporary objects, advisory locks, sequence caches -
-// what DISCARD ALL would reset (LISTEN is refused in background workers).
+// as. After the job, everything a session can keep is reset: GUCs (session
+// characteristics included), prepared statements, cursors, temporary
+// objects, advisory locks, sequence caches - what DISCARD ALL would reset
+// (LISTEN is refused in background workers) - and the seed of random(), so
+// no job can predict another's random values.
 #pragma once
 
 #include "pg/postgres.hpp"
@@ -23,8 +25,8 @@ void session_enter_owner(Oid owner, bool owner_is_superuser);
 void session_leave_owner();
 
 // Resets the session state a job may have left. Call inside a transaction,
-// as the worker's own identity. Releases every advisory lock, so the caller
-// re-takes its leadership lock afterwards.
+// as the worker's own identity. Releases every advisory lock the job left,
+// but never pg_foreman's own (the leadership lock stays with its leader).
 void session_reset();
 
 } // namespace foreman::bgw

@@ -96,6 +96,8 @@ struct CoordinatorSlot {
 	Latch *latch;
 	bool deposed;         // the launcher found it stalled and terminated it: it must run nothing more
 	pid_t fenced_by;      // deposed: the coordinator that leads in its place (fenced by the lease epoch)
+	pid_t foreign_lock_holder; // leading fenced because this process (no coordinator) holds the lock
+	bool summaries_pending;    // an executor recorded a run whose job summary waits for the job's row
 };
 
 // One executor (parallel tiers). pid 0: free; -1: reserved by a coordinator,
@@ -112,6 +114,7 @@ struct ExecutorSlot {
 	int32 tier_id;
 	int64 run_id; // the run it is running; 0 while idle
 	int64 job_id;
+	Oid owner;    // the job's owner (tier_status hides other roles' runs)
 	int32 attempt;
 	TimestampTz started_at;
 	bool idle;

@@ -64,8 +64,8 @@ quote_literal(std::string_view value)
 void
 check_batch_size(std::int64_t batch_size)
 {
-	if (batch_size < 1)
-		throw Error(sqlstate::kInvalidParameterValue, "batch_size must be at least 1",
+	if (batch_size < 1 || batch_size > kMaxBatchSize)
+		throw Error(sqlstate::kInvalidParameterValue, fmt::format("batch_size must be between 1 and {}", kMaxBatchSize),
 		            fmt::format("batch_size is {}.", batch_size),
 		            "A batch changes at most batch_size rows; 1000 is a good start.");
 }
@@ -73,8 +73,8 @@ check_batch_size(std::int64_t batch_size)
 void
 check_max_batches(std::int64_t max_batches)
 {
-	if (max_batches < 1)
-		throw Error(sqlstate::kInvalidParameterValue, "max_batches must be at least 1",
+	if (max_batches < 1 || max_batches > kMaxBatches)
+		throw Error(sqlstate::kInvalidParameterValue, fmt::format("max_batches must be between 1 and {}", kMaxBatches),
 		            fmt::format("max_batches is {}.", max_batches),
 		            "A run stops after max_batches batches; the next run goes on where it stopped.");
 }

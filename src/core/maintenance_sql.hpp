@@ -61,7 +61,10 @@ struct BatchParts {
 };
 
 // Limits on the scalar parameters, shared by the one-batch functions and the
-// scheduled forms. Each throws Error (22023) naming the parameter.
+// scheduled forms. Each throws Error (22023) naming the parameter. A batch is
+// bounded by design: one of a million rows is already a long statement.
+inline constexpr std::int64_t kMaxBatchSize = 1000000;
+inline constexpr std::int64_t kMaxBatches = 1000000;
 void check_batch_size(std::int64_t batch_size);
 void check_max_batches(std::int64_t max_batches);
 

@@ -178,6 +178,25 @@ typical_period(const Schedule &schedule, const TimeZone &tz)
 	return 0;
 }
 
+Micros
+shortest_period(const Schedule &schedule, const TimeZone &tz, int samples)
+{
+	if (schedule.kind != ScheduleKind::Cron)
+		return typical_period(schedule, tz);
+	const Micros reference = 978307200LL * kMicrosPerSecond; // 2001-01-01, as typical_period
+	auto previous = schedule.cron->next_after(reference, tz);
+	Micros shortest = 0;
+	for (int i = 0; previous && i < samples; i++) {
+		auto next = schedule.cron->next_after(*previous, tz);
+		if (!next)
+			break;
+		if (shortest == 0 || *next - *previous < shortest)
+			shortest = *next - *previous;
+		previous = next;
+	}
+	return shortest;
+}
+
 const char *
 default_tier(const Schedule &schedule, const TimeZone &tz)
 {

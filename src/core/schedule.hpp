@@ -66,4 +66,10 @@ const char *default_tier(const Schedule &schedule, const TimeZone &tz);
 // from a fixed reference), used for defaults; 0 for one-shot schedules.
 Micros typical_period(const Schedule &schedule, const TimeZone &tz);
 
+// The shortest gap between two consecutive fire times, over the first
+// `samples` fire times from a fixed reference (for cron: lists such as
+// '0,1 * * * * *' fire twice a second apart however long their typical
+// period); 0 for one-shot schedules. What per-role limits are checked on.
+Micros shortest_period(const Schedule &schedule, const TimeZone &tz, int samples = 2048);
+
 } // namespace foreman::core

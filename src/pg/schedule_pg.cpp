@@ -62,7 +62,7 @@ ParsedSchedule
 parse_schedule(const char *text, const char *time_zone)
 {
 	pg_tz *tz = lookup_time_zone(time_zone);
-	ParsedSchedule result{"interval", 0, "slow", 0};
+	ParsedSchedule result{"interval", 0, "slow", 0, 0};
 
 	// Not an interval: cron or a keyword, read by the core.
 	bool read = cpp_guard("schedule", [&]() {
@@ -72,6 +72,7 @@ parse_schedule(const char *text, const char *time_zone)
 		result.kind = core::schedule_kind_name(parsed->kind);
 		result.default_tier = core::default_tier(*parsed, PgTimeZone(tz));
 		result.typical_period_us = core::typical_period(*parsed, PgTimeZone(tz));
+		result.shortest_period_us = core::shortest_period(*parsed, PgTimeZone(tz));
 		return true;
 	});
 	if (read)
@@ -102,6 +103,7 @@ parse_schedule(const char *text, const char *time_zone)
 		core::Schedule schedule = core::interval_schedule(period);
 		result.period_us = schedule.period;
 		result.typical_period_us = schedule.period;
+		result.shortest_period_us = schedule.period;
 		result.default_tier = core::default_tier(schedule, core::UtcZone());
 	});
 	return result;
@@ -214,10 +216,14 @@ interval_micros(const Interval *interval, const char *what)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 		                errmsg("%s must not be given in months or years", what),
 		                errhint("Months vary in length; use days, or a cron expression such as '@monthly'.")));
+	// Every duration of a schedule is bounded (a period, a timeout, a
+	// back-off...), so that no fire time computed from one can overflow.
+	constexpr int64 kMaxDurationUs = INT64CONST(36525) * USECS_PER_DAY;
 	int64 result;
 	if (pg_mul_s64_overflow((int64)interval->day, USECS_PER_DAY, &result) ||
-	    pg_add_s64_overflow(result, interval->time, &result))
-		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("%s is out of range", what)));
+	    pg_add_s64_overflow(result, interval->time, &result) || result > kMaxDurationUs || result < -kMaxDurationUs)
+		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("%s is out of range", what),
+		                errdetail("Durations are limited to 100 years (36525 days).")));
 	return result;
 }
 

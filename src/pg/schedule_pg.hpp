@@ -32,6 +32,7 @@ struct ParsedSchedule {
 	int64 period_us;         // interval kind
 	const char *default_tier; // 'fast' for periods up to 60 s, else 'slow'
 	int64 typical_period_us; // the gap between fire times (0: one-shot)
+	int64 shortest_period_us; // the shortest gap between two fire times (0: one-shot)
 };
 
 // Reads schedule text: '@once', '@reboot', cron (5 or 6 fields, @hourly ...),

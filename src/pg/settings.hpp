@@ -15,6 +15,7 @@ extern int guc_max_jobs_per_role; // foreman.max_jobs_per_role: jobs a non-admin
 extern int guc_min_user_interval_ms; // foreman.min_user_interval: shortest period for non-admin roles
 extern int guc_executor_idle_ms;  // foreman.executor_idle_timeout: an idle executor waits this long for work (0: none)
 extern int guc_max_executors;     // foreman.max_executors: executors across the cluster (-1: automatic)
+extern int guc_cancel_grace_ms;   // foreman.cancel_grace: a job that outlives its cancel this long is terminated
 
 void define_settings();
 

@@ -31,13 +31,13 @@ my $fast_id = query($node, q{SELECT tier_id FROM foreman.tier WHERE name = 'fast
 my $lock_holder_sql = qq{
 	SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_locks
 	 WHERE locktype = 'advisory' AND classid = 1179798862 AND objid = $fast_id
-	   AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())};
+	   AND objsubid = 3 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())};
 
 my $leader = leader_pid($node, 'fast');
 like($leader, qr/^\d+$/, "tier fast is led by pid $leader");
 is(query($node, $lock_holder_sql), $leader, 'the leader holds the advisory lock shown in tier_status');
 is( query($node, q{SELECT lock_key FROM foreman.tier_status WHERE tier = 'fast'}),
-	"pg_locks: locktype = advisory, classid = 1179798862, objid = $fast_id, objsubid = 2",
+	"pg_locks: locktype = advisory, classid = 1179798862, objid = $fast_id, objsubid = 3",
 	'tier_status documents the lock key');
 
 # ---------------------------------------------------------------------------

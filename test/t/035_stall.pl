@@ -56,7 +56,7 @@ ok( wait_until($node, q{SELECT count(DISTINCT job_name) = 2 FROM foreman.runs WH
 my $fast_id = query($node, q{SELECT tier_id FROM foreman.tier WHERE name = 'fast'});
 my $lock_holder_sql = qq{
 	SELECT coalesce(string_agg(pid::text, ','), '') FROM pg_locks
-	 WHERE locktype = 'advisory' AND classid = 1179798862 AND objid = $fast_id AND objsubid = 2 AND granted
+	 WHERE locktype = 'advisory' AND classid = 1179798862 AND objid = $fast_id AND objsubid = 3 AND granted
 	   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())};
 
 # ---------------------------------------------------------------------------

@@ -72,18 +72,20 @@ TEST(QuoteLiteral, AsPostgresQuotesLiterals)
 	EXPECT_EQ(quote_literal("x'); DROP TABLE t; --"), "'x''); DROP TABLE t; --'");
 }
 
-TEST(Limits, BatchSizeAndMaxBatchesAreAtLeastOne)
+TEST(Limits, BatchSizeAndMaxBatchesAreBounded)
 {
 	EXPECT_NO_THROW(check_batch_size(1));
 	EXPECT_NO_THROW(check_batch_size(1000000));
 	EXPECT_EQ(sqlstate_of([] { check_batch_size(0); }), "22023");
 	EXPECT_EQ(sqlstate_of([] { check_batch_size(-5); }), "22023");
+	EXPECT_EQ(sqlstate_of([] { check_batch_size(1000001); }), "22023");
 	EXPECT_NO_THROW(check_max_batches(1));
 	EXPECT_EQ(sqlstate_of([] { check_max_batches(0); }), "22023");
+	EXPECT_EQ(sqlstate_of([] { check_max_batches(2000000); }), "22023");
 	try {
 		check_batch_size(0);
 	} catch (const Error &e) {
-		EXPECT_STREQ(e.what(), "batch_size must be at least 1");
+		EXPECT_STREQ(e.what(), "batch_size must be between 1 and 1000000");
 		EXPECT_EQ(e.detail(), "batch_size is 0.");
 		EXPECT_FALSE(e.hint().empty());
 	}

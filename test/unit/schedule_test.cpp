@@ -91,3 +91,18 @@ TEST(Schedule, DefaultTierFollowsThePeriod)
 	EXPECT_STREQ(default_tier(interval_schedule(61 * kSec), kUtc), "slow");
 	EXPECT_STREQ(default_tier(Schedule{ScheduleKind::Once, 0, std::nullopt}, kUtc), "slow");
 }
+
+TEST(ShortestPeriod, SeesTheShortGapOfACronListBesideItsLongTypicalPeriod)
+{
+	auto list = parse_schedule_text("0,1 * * * * *");
+	ASSERT_TRUE(list);
+	EXPECT_EQ(shortest_period(*list, kUtc), kSec);
+	EXPECT_EQ(typical_period(*list, kUtc), 59 * kSec) << "the gap the per-role limit was checked on before";
+	auto spread = parse_schedule_text("0,30 * * * *");
+	ASSERT_TRUE(spread);
+	EXPECT_EQ(shortest_period(*spread, kUtc), 30 * 60 * kSec);
+	auto late = parse_schedule_text("0 0,59 * * * *");
+	ASSERT_TRUE(late);
+	EXPECT_EQ(shortest_period(*late, kUtc), 60 * kSec) << "minute 59 of one hour, then minute 0 of the next";
+	EXPECT_EQ(shortest_period(interval_schedule(10 * kSec), kUtc), 10 * kSec);
+}
