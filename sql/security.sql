@@ -28,8 +28,9 @@ SELECT DISTINCT job_name, owner FROM foreman.runs ORDER BY job_name;
 SET ROLE regress_u2;
 SELECT job_name, owner FROM foreman.jobs ORDER BY job_name;
 
--- Forbidden: every action on another role's job, scheduling as another role,
--- and tiers - 42501 each, with a clear message.
+-- Forbidden: every action on another role's job (which answers like a job
+-- that does not exist, 42704: no existence oracle), scheduling as another
+-- role, and tiers (42501), each with a clear message.
 SELECT foreman.alter_job('u1_job', schedule => '1 minute');
 \echo :LAST_ERROR_SQLSTATE
 SELECT foreman.unschedule('u1_job');

@@ -1,9 +1,10 @@
 // testing.cpp: SQL-callable functions for the test suites only.
 //
 // Their symbols are in the library, but no CREATE EXTENSION script declares
-// them: test/sql/test_functions.sql creates them in schema foreman_test, and
+// them: the test suites create them (schema foreman_test in pg_regress, or functions of their own in TAP), and
 // only a superuser can create C functions. They prove the error boundary in
 // both directions and start a second coordinator for leadership tests.
+#include "bgw/coordinator.hpp"
 #include "bgw/launcher.hpp"
 #include "core/error.hpp"
 #include "pg/guard.hpp"
@@ -12,6 +13,7 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "postmaster/bgworker.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 }
 
@@ -86,4 +88,18 @@ FOREMAN_FUNCTION(foreman_test_start_coordinator)
 	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("coordinator did not start")));
 	PG_RETURN_INT32(pid);
+}
+
+// Takes a tier's leadership lock in this session (waiting for it), as only
+// a C extension could: the foreign holder the coordinators must detect,
+// report and lead around (fenced by the epoch).
+FOREMAN_FUNCTION(foreman_test_take_leadership_lock)
+{
+	if (!superuser())
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("must be superuser")));
+	LOCKTAG tag;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, foreman::bgw::kLeadershipLockClass, (uint32)PG_GETARG_INT32(0),
+	                     foreman::bgw::kLeadershipLockSubid);
+	(void)LockAcquire(&tag, ExclusiveLock, true, false);
+	PG_RETURN_BOOL(true);
 }

@@ -12,6 +12,11 @@
 #   leader_pid($node, $tier, $db)      pid of the tier's leading coordinator, or ''
 #   coordinator_count($node, $db)      pg_foreman coordinators of $db in pg_stat_activity
 #   query($node, $sql, $db)            safe_psql shorthand
+#   session($node, db => ..., user => ...)
+#                                      a psql session in the background (ForemanTest::Session):
+#                                      ->send($sql) sends without waiting, ->result($timeout)
+#                                      waits (bounded) for what the statements sent so far
+#                                      printed, ->query($sql, $timeout) both, ->busy, ->close
 #
 # Every wait is bounded: a test never sleeps and hopes.
 package ForemanTest;
@@ -25,7 +30,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(new_node wait_until wait_for_leaders leader_pid coordinator_count query);
+our @EXPORT = qw(new_node wait_until wait_for_leaders leader_pid coordinator_count query session);
 
 # The same settings as test/regression.conf (the TAP staging directory does not
 # carry that file, so they are repeated here).
@@ -108,6 +113,92 @@ sub coordinator_count
 	my $filter = defined $db ? " AND datname = '$db'" : '';
 	return $node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_foreman coordinator'$filter");
+}
+
+sub session
+{
+	my ($node, %opts) = @_;
+	return ForemanTest::Session->new($node, %opts);
+}
+
+# A psql session kept open in the background: an open transaction, a lock
+# held while other things happen, statements that wait on each other.
+package ForemanTest::Session;
+
+use strict;
+use warnings;
+use IPC::Run;
+
+my $marker_seq = 0;
+
+sub new
+{
+	my ($class, $node, %opts) = @_;
+	my $self = bless { in => '', out => '', err => '', pending => [] }, $class;
+	my @cmd = (
+		$node->installed_command('psql'), '-XAtq', '-v', 'ON_ERROR_STOP=0',
+		'-h', $node->host, '-p', $node->port, '-d', $opts{db} // 'postgres',
+		($opts{user} ? ('-U', $opts{user}) : ()));
+	$self->{timer} = IPC::Run::timer(300);
+	$self->{handle} =
+	  IPC::Run::start(\@cmd, '<', \$self->{in}, '>', \$self->{out}, '2>', \$self->{err}, $self->{timer});
+	return $self;
+}
+
+# Sends statements; their output is collected until the next result().
+sub send
+{
+	my ($self, $sql) = @_;
+	my $marker = '__foreman_done_' . ++$marker_seq . '__';
+	push @{ $self->{pending} }, $marker;
+	$self->{in} .= "$sql\n\\echo $marker\n";
+	$self->{handle}->pump_nb;
+	return;
+}
+
+# Waits (at most $timeout seconds) until everything sent so far has run;
+# returns (stdout, stderr) of it. Dies when the time is up.
+sub result
+{
+	my ($self, $timeout) = @_;
+	$timeout //= 60;
+	my $marker = $self->{pending}[-1] // return ('', '');
+	$self->{timer}->start($timeout);
+	$self->{handle}->pump while $self->{out} !~ /\Q$marker\E/ && !$self->{timer}->is_expired;
+	die "session: no result within ${timeout}s; stderr so far: $self->{err}"
+	  if $self->{out} !~ /\Q$marker\E/;
+	my ($out, $err) = ($self->{out}, $self->{err});
+	$out =~ s/__foreman_done_\d+__\n?//g;
+	chomp $out;
+	($self->{out}, $self->{err}, $self->{pending}) = ('', '', []);
+	return ($out, $err);
+}
+
+# True while what was sent has not finished (it waits for a lock, say).
+sub busy
+{
+	my ($self) = @_;
+	my $marker = $self->{pending}[-1] // return 0;
+	$self->{handle}->pump_nb;
+	return $self->{out} !~ /\Q$marker\E/;
+}
+
+sub query
+{
+	my ($self, $sql, $timeout) = @_;
+	$self->send($sql);
+	my ($out, $err) = $self->result($timeout);
+	return wantarray ? ($out, $err) : $out;
+}
+
+sub close
+{
+	my ($self) = @_;
+	$self->{in} .= "\\q\n";
+	$self->{timer}->start(30);
+	eval { $self->{handle}->finish; };
+	$self->{handle}->kill_kill if $@;
+	return;
 }
 
 1;
