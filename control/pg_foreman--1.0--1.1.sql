@@ -85,3 +85,17 @@ SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
  ORDER BY t.tier_id, c.leader DESC NULLS LAST, c.pid;
 REVOKE ALL ON foreman.tier_status FROM PUBLIC;
 GRANT SELECT ON foreman.tier_status TO foreman_user, pg_monitor;
+
+-- ---------------------------------------------------------------------------
+-- Backup and restore: owners by name.
+
+-- Role OIDs differ between servers: each table that names an owner also
+-- keeps the owner's name (refreshed when the job is changed and at every
+-- run), and a restore maps the name back to a role of the target server.
+ALTER TABLE foreman.job ADD COLUMN owner_name name;
+ALTER TABLE foreman.job_run ADD COLUMN owner_name name;
+ALTER TABLE foreman.maintenance ADD COLUMN owner_name name;
+UPDATE foreman.job j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = j.owner;
+UPDATE foreman.job_run j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = j.owner;
+UPDATE foreman.maintenance m SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = m.owner;
+COMMENT ON COLUMN foreman.job.owner_name IS 'the owner''s role name, for pg_dump: a restore maps it to a role of the target';

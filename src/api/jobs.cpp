@@ -318,18 +318,21 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql
 	if (!spec->has_retry_backoff_max)
 		nulls[24] = 'n';
 
-	const char *columns = "job_name = $2, owner = $3, tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
+	// owner_name: the owner by name, for pg_dump (a restore maps it back to a
+	// role of the target server).
+	const char *columns = "job_name = $2, owner = $3,"
+	                      " owner_name = (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3), tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
 	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
 	                      " end_at = $14, timeout = $15, misfire_grace = $16, coalesce_runs = $17, overlap = $18,"
 	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
 	                      " next_run_at = $23, max_catchup = $24, retry_backoff_max = $25, log_runs = $26,"
 	                      " max_instances = $27";
 	if (job_id == 0) {
-		spi_exec("INSERT INTO foreman.job (job_name, owner, tier_id, command, schedule, schedule_kind, period,"
+		spi_exec("INSERT INTO foreman.job (job_name, owner, owner_name, tier_id, command, schedule, schedule_kind, period,"
 		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, coalesce_runs,"
 		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at, max_catchup,"
 		         " retry_backoff_max, log_runs, max_instances)"
-		         " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
+		         " SELECT $2, $3, (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
 		         " $21, $22, $23, $24, $25, $26, $27 WHERE $1 = 0 RETURNING job_id",
 		         kArgs, types, values, nulls, false);
 	} else {

@@ -678,11 +678,13 @@ create_job(const Spec &spec, const RunLimits &limits)
 		mnulls[10] = 'n';
 	if (!limits.has_max_runtime)
 		mnulls[12] = 'n';
-	spi_exec("INSERT INTO foreman.maintenance (job_id, owner, kind, target, older_than, status_column,"
+	spi_exec("INSERT INTO foreman.maintenance (job_id, owner, owner_name, kind, target, older_than, status_column,"
 	         " timestamp_column, terminal_statuses, set_status, batch_size, filter, max_batches, max_runtime,"
 	         " batch_pause)"
-	         " VALUES ($1, $2, $3, $4::regclass, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-	         " ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, kind = EXCLUDED.kind,"
+	         " VALUES ($1, $2, (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $2), $3, $4::regclass, $5, $6,"
+	         "         $7, $8, $9, $10, $11, $12, $13, $14)"
+	         " ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, owner_name = EXCLUDED.owner_name,"
+	         " kind = EXCLUDED.kind,"
 	         " target = EXCLUDED.target, older_than = EXCLUDED.older_than, status_column = EXCLUDED.status_column,"
 	         " timestamp_column = EXCLUDED.timestamp_column, terminal_statuses = EXCLUDED.terminal_statuses,"
 	         " set_status = EXCLUDED.set_status, batch_size = EXCLUDED.batch_size, filter = EXCLUDED.filter,"

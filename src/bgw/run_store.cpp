@@ -69,7 +69,8 @@ Statement tier_state_stmt = {
 	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8, j.coalesce_runs, j.max_catchup, j.overlap,"\
 	"       j.last_started_at, j.last_finished_at, j.log_runs, j.max_instances, x.admin,"\
 	"       NOT x.admin AND t.max_user_runtime IS NOT NULL"\
-	"       AND t.max_user_runtime < coalesce(j.timeout, t.default_timeout, t.max_user_runtime + interval '1 second')"\
+	"       AND t.max_user_runtime < coalesce(j.timeout, t.default_timeout, t.max_user_runtime + interval '1 second'),"\
+	"       a.rolname"\
 	"  FROM foreman.job j"\
 	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"\
 	"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"\
@@ -119,13 +120,16 @@ Statement begin_run_stmt = {
 	" j AS ("
 	"  UPDATE foreman.job SET next_run_at = $3,"
 	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"
-	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6"
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6, owner_name = coalesce($11, owner_name)"
 	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
-	"  RETURNING job_id, job_name, owner, tier_id)"
-	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, scheduled_for, started_at, attempt)"
-	"SELECT job_id, job_name, owner, tier_id, $7, 'running', $5, $6, $8 FROM j "
+	"  RETURNING job_id, job_name, owner, owner_name, tier_id)"
+	"INSERT INTO foreman.job_run (job_id, job_name, owner, owner_name, tier_id, pid, status, scheduled_for, started_at,"
+	"                             attempt)"
+	"SELECT job_id, job_name, owner, owner_name, tier_id, $7, 'running', $5, $6, $8 FROM j "
 	"RETURNING run_id",
-	10, {INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID},
+	11,
+	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID,
+	 NAMEOID},
 	nullptr};
 
 // Starts leading a tier: the next epoch.
@@ -143,10 +147,11 @@ Statement skip_stmt = {
 	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"
 	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"
 	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
-	"  RETURNING job_id, job_name, owner, tier_id)"
-	"INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, reason, message, scheduled_for,"
-	"                             started_at, finished_at)"
-	"SELECT job_id, job_name, owner, tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(), clock_timestamp() FROM j "
+	"  RETURNING job_id, job_name, owner, owner_name, tier_id)"
+	"INSERT INTO foreman.job_run (job_id, job_name, owner, owner_name, tier_id, pid, status, reason, message,"
+	"                             scheduled_for, started_at, finished_at)"
+	"SELECT job_id, job_name, owner, owner_name, tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(),"
+	"       clock_timestamp() FROM j "
 	"RETURNING run_id",
 	11, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
 	nullptr};
@@ -388,6 +393,8 @@ read_job_row(int row, TimestampTz now)
 	job->owner_is_admin = DatumGetBool(column(row, 31, &isnull));
 	d = column(row, 32, &isnull);
 	job->timeout_is_tier_cap = !isnull && DatumGetBool(d);
+	d = column(row, 33, &isnull);
+	job->owner_name = isnull ? nullptr : pstrdup(NameStr(*DatumGetName(d)));
 	return job;
 }
 
@@ -444,14 +451,20 @@ int64
 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request, TimestampTz scheduled_for,
           TimestampTz started_at, int32 attempt)
 {
-	Datum values[10] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
+	NameData owner_name;
+	if (job.owner_name)
+		namestrcpy(&owner_name, job.owner_name);
+	Datum values[11] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
 	                    TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
 	                    TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
 	                    Int32GetDatum(MyProcPid),            Int32GetDatum(attempt),
-	                    Int32GetDatum(lease_tier),           Int64GetDatum(lease_epoch)};
-	char nulls[11] = "          ";
+	                    Int32GetDatum(lease_tier),           Int64GetDatum(lease_epoch),
+	                    NameGetDatum(&owner_name)};
+	char nulls[12] = "           ";
 	if (!has_next)
 		nulls[2] = 'n';
+	if (!job.owner_name)
+		nulls[10] = 'n';
 	execute(begin_run_stmt, values, nulls, false);
 	if (SPI_processed == 0)
 		return 0;

@@ -39,6 +39,7 @@ struct DueJob {
 	int32 max_instances; // overlap 'allow': runs of it at once in a parallel tier
 	bool owner_is_admin;    // superuser or foreman_admin: no max_user_runtime, no min_user_interval
 	bool timeout_is_tier_cap; // timeout_ms is the tier's max_user_runtime, not the job's own timeout
+	char *owner_name;         // the owner's role name now (NULL: the role is gone)
 };
 
 // What a tier's coordinator needs to know between jobs.
