@@ -50,16 +50,35 @@ GRANT EXECUTE ON FUNCTION foreman.create_tier, foreman.alter_tier TO foreman_adm
 -- The internal functions: nobody but the extension's own callers. The status
 -- functions hide another role's job themselves, exactly as the view does;
 -- tier_status is for foreman_user and pg_monitor members.
-REVOKE ALL ON FUNCTION foreman._coordinators(), foreman._tier_stalls(), foreman._executors(),
+REVOKE ALL ON FUNCTION foreman._coordinators(), foreman._tier_stalls(),
     foreman._tiers_changed(), foreman._report_progress(text), foreman._report_run_totals(bigint, integer)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION foreman._coordinators(), foreman._tier_stalls(), foreman._executors()
-    TO foreman_user, pg_monitor;
+GRANT EXECUTE ON FUNCTION foreman._coordinators(), foreman._tier_stalls() TO foreman_user, pg_monitor;
 GRANT EXECUTE ON FUNCTION foreman._report_progress(text), foreman._report_run_totals(bigint, integer)
     TO foreman_user;
 
+-- Executors report their job's progress too, and hide other roles' runs.
+DROP VIEW foreman.tier_status;
+DROP FUNCTION foreman._executors();
+CREATE FUNCTION foreman._executors(OUT tier_id integer, OUT pid integer, OUT run_id bigint, OUT job_id bigint,
+                                   OUT started_at timestamptz, OUT progress text)
+RETURNS SETOF record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_executors';
+REVOKE ALL ON FUNCTION foreman._executors() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman._executors() TO foreman_user, pg_monitor;
+
+CREATE VIEW foreman.executors WITH (security_invoker = true) AS
+SELECT t.name AS tier, e.pid, e.run_id, e.job_id, r.job_name, e.started_at, e.progress
+  FROM foreman._executors() e
+  JOIN foreman.tier t USING (tier_id)
+  LEFT JOIN foreman.job_run r USING (run_id);
+COMMENT ON VIEW foreman.executors IS 'executors of parallel tiers: the run each runs (the caller''s, or hidden) and its progress';
+REVOKE ALL ON foreman.executors FROM PUBLIC;
+GRANT SELECT ON foreman.executors TO foreman_user, pg_monitor;
+
 -- The leadership lock moved to objsubid 3, which no SQL function can take.
-CREATE OR REPLACE VIEW foreman.tier_status WITH (security_invoker = true) AS
+CREATE VIEW foreman.tier_status WITH (security_invoker = true) AS
 SELECT t.name AS tier, pg_catalog.current_database() AS database, c.pid,
        coalesce(c.leader, false) AS leader,
        coalesce(c.state,
@@ -99,3 +118,91 @@ UPDATE foreman.job j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE
 UPDATE foreman.job_run j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = j.owner;
 UPDATE foreman.maintenance m SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = m.owner;
 COMMENT ON COLUMN foreman.job.owner_name IS 'the owner''s role name, for pg_dump: a restore maps it to a role of the target';
+
+-- ---------------------------------------------------------------------------
+-- Jobs API 1.1: events. notify says which of a job's runs raise an event on
+-- LISTEN foreman_events (README "Operating it"): 'failures' (failed, timed
+-- out or crashed runs, and the job being disabled), 'all', or 'none'.
+
+ALTER TABLE foreman.job ADD COLUMN notify text NOT NULL DEFAULT 'failures';
+ALTER TABLE foreman.job ADD CONSTRAINT job_notify_valid CHECK (notify IN ('all', 'failures', 'none'));
+
+DROP FUNCTION foreman.schedule(text, text, text, text, interval, interval, interval, boolean, text, integer,
+                               interval, boolean, timestamptz, timestamptz, text, integer, integer, interval, text,
+                               integer, regrole);
+CREATE FUNCTION foreman.schedule(
+    job_name       text,
+    schedule       text,
+    command        text,
+    tier           text        DEFAULT NULL,
+    timeout        interval    DEFAULT NULL,
+    jitter         interval    DEFAULT '0',
+    misfire_grace  interval    DEFAULT NULL,
+    coalesce_runs  boolean     DEFAULT true,
+    overlap        text        DEFAULT 'skip',
+    retries        integer     DEFAULT 0,
+    retry_backoff  interval    DEFAULT '10 seconds',
+    enabled        boolean     DEFAULT true,
+    start_at       timestamptz DEFAULT NULL,
+    end_at         timestamptz DEFAULT NULL,
+    time_zone      text        DEFAULT NULL,
+    max_failures   integer     DEFAULT NULL,
+    max_catchup    integer     DEFAULT 10,
+    retry_backoff_max interval DEFAULT NULL,
+    log_runs       text        DEFAULT 'all',
+    max_instances  integer     DEFAULT 1,
+    owner          regrole     DEFAULT NULL,
+    notify         text        DEFAULT 'failures')
+RETURNS bigint
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_schedule';
+COMMENT ON FUNCTION foreman.schedule IS 'schedule a job (or replace the caller''s job of the same name); returns its job_id';
+
+DROP FUNCTION foreman.alter_job(text, text, text, text, interval, interval, interval, boolean, text, integer,
+                                interval, boolean, timestamptz, timestamptz, text, integer, integer, interval, text,
+                                integer);
+CREATE FUNCTION foreman.alter_job(
+    job_name       text,
+    schedule       text        DEFAULT NULL,
+    command        text        DEFAULT NULL,
+    tier           text        DEFAULT NULL,
+    timeout        interval    DEFAULT NULL,
+    jitter         interval    DEFAULT NULL,
+    misfire_grace  interval    DEFAULT NULL,
+    coalesce_runs  boolean     DEFAULT NULL,
+    overlap        text        DEFAULT NULL,
+    retries        integer     DEFAULT NULL,
+    retry_backoff  interval    DEFAULT NULL,
+    enabled        boolean     DEFAULT NULL,
+    start_at       timestamptz DEFAULT NULL,
+    end_at         timestamptz DEFAULT NULL,
+    time_zone      text        DEFAULT NULL,
+    max_failures   integer     DEFAULT NULL,
+    max_catchup    integer     DEFAULT NULL,
+    retry_backoff_max interval DEFAULT NULL,
+    log_runs       text        DEFAULT NULL,
+    max_instances  integer     DEFAULT NULL,
+    notify         text        DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'foreman_alter_job';
+COMMENT ON FUNCTION foreman.alter_job IS 'change a job; NULL leaves a setting as it is, a zero interval clears timeout or misfire_grace';
+
+REVOKE ALL ON FUNCTION foreman.schedule, foreman.alter_job FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman.schedule, foreman.alter_job TO foreman_user;
+
+CREATE OR REPLACE VIEW foreman.jobs WITH (security_invoker = true) AS
+SELECT j.job_id, j.job_name, j.owner::regrole AS owner, t.name AS tier, j.kind,
+       j.schedule, j.schedule_kind, j.time_zone, j.command, j.enabled, j.disabled_reason,
+       j.next_run_at, j.run_requested_at IS NOT NULL AS run_requested,
+       j.timeout, j.jitter, j.phase, j.misfire_grace, j.coalesce_runs, j.overlap,
+       j.retries, j.retry_backoff, j.retry_backoff_max, j.max_failures, j.max_catchup, j.log_runs,
+       j.start_at, j.end_at, j.retry_at, j.retry_attempt, j.max_instances,
+       j.last_status, j.last_started_at, j.last_finished_at, j.consecutive_failures,
+       s.runs, s.failures, j.created_at, j.notify
+  FROM foreman.job j
+  JOIN foreman.tier t USING (tier_id)
+  LEFT JOIN LATERAL (
+      SELECT count(*) AS runs,
+             count(*) FILTER (WHERE r.status IN ('failed', 'timed_out', 'crashed')) AS failures
+        FROM foreman.job_run r WHERE r.job_id = j.job_id) s ON true;

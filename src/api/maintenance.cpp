@@ -10,7 +10,7 @@
 // create an ordinary job (through foreman.schedule, as the caller) whose
 // command is CALL foreman.run_maintenance(job_id), and store the arguments in
 // foreman.maintenance.
-#include "api/catalog.hpp"
+#include "api/access.hpp"
 #include "api/maintenance_filter.hpp"
 #include "bgw/coordinator.hpp"
 #include "core/error.hpp"
