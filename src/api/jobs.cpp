@@ -645,10 +645,8 @@ FOREMAN_FUNCTION(foreman_run_now)
 	Elevation e;
 	elevation_begin(&e);
 	require_current_catalog();
+	// A paused job runs too (once, by hand), and stays paused.
 	JobRef job = require_job(name, caller, JobLock::ForUpdate);
-	if (!job.enabled)
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("job \"%s\" is disabled", name),
-		                errhint("Enable it first: SELECT foreman.alter_job('%s', enabled => true);", name)));
 	// For owners that are not foreman_admin, no sooner than
 	// foreman.min_user_interval after the job's last start: a job that asks
 	// for itself (or a loop of run_now) cannot outrun the bound.
@@ -760,12 +758,17 @@ FOREMAN_FUNCTION(foreman_next_runs)
 	TimestampTz next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
 
 	// The stored next run first (it may be a jittered or late one), then the
-	// schedule's fire times after it.
+	// schedule's fire times after it. A disabled job has none stored: the
+	// fire times it would have if enabled now.
 	TimestampTz *times = static_cast<TimestampTz *>(palloc(sizeof(TimestampTz) * (n + 1)));
 	int found = 0;
 	if (n > 0 && has_next) {
 		times[found++] = next_run_at;
 		found += foreman::pg::next_fire_times(js, next_run_at, n - 1, times + 1);
+	} else if (n > 0 && !job.enabled) {
+		ereport(NOTICE, (errmsg("job \"%s\" is disabled; these are the fire times it would have if enabled now",
+		                        name)));
+		found = foreman::pg::next_fire_times(js, GetCurrentTimestamp(), n, times);
 	}
 	for (int i = 0; i < found; i++) {
 		Datum value = TimestampTzGetDatum(times[i]);

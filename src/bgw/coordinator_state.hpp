@@ -6,6 +6,7 @@
 #pragma once
 
 #include "bgw/coordinator.hpp"
+#include "bgw/executor.hpp"
 #include "bgw/launcher.hpp"
 #include "bgw/run_store.hpp"
 #include "bgw/shmem.hpp"
@@ -22,7 +23,8 @@ constexpr int kMaxInFlight = 1024;
 struct InFlight {
 	BackgroundWorkerHandle *handle;
 	int slot;
-	int64 run_id;
+	uint32 reservation; // which reservation of that slot (slots are reused)
+	int64 run_id;       // the last run handed to it
 };
 
 struct Coordinator {

@@ -30,10 +30,12 @@ struct ExecutorArgs {
 	Oid dboid;
 	int32 slot;
 	pid_t coordinator;
+	uint32 reservation;
 };
 static_assert(sizeof(ExecutorArgs) <= BGW_EXTRALEN);
 
 int my_slot_index = -1;
+uint32 last_reservation = 0; // this coordinator's reservations, numbered
 
 int
 slot_limit()
@@ -113,7 +115,7 @@ executor_claim_idle(int32 tier_id)
 	return result;
 }
 
-int
+Reservation
 executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 {
 	Shared *sh = shared();
@@ -132,9 +134,9 @@ executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 		if (slot.dboid == MyDatabaseId && slot.tier_id == tier_id && (!slot.idle || slot.claimed))
 			in_tier++;
 	}
-	int result = -1;
+	Reservation result{-1, 0};
 	if (in_tier >= concurrency)
-		result = -1;
+		result.slot = -1;
 	else if (in_use >= cap || free_slot < 0)
 		*cap_reached = true;
 	else {
@@ -142,13 +144,14 @@ executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 		memset(&slot, 0, sizeof slot);
 		slot.pid = -1;
 		slot.coordinator = MyProcPid;
+		slot.reservation = ++last_reservation;
 		slot.dboid = MyDatabaseId;
 		slot.tier_id = tier_id;
 		slot.idle = true;
 		slot.claimed = true;
 		slot.started_at = GetCurrentTimestamp();
 		slot.coordinator_latch = MyLatch;
-		result = free_slot;
+		result = Reservation{free_slot, slot.reservation};
 	}
 	LWLockRelease(sh->lock);
 	return result;
@@ -190,14 +193,14 @@ executor_release_claim(int index)
 }
 
 void
-executor_release_reservation(int index)
+executor_release_reservation(const Reservation &r)
 {
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = slot_at(index);
+	ExecutorSlot &slot = slot_at(r.slot);
 	// The slot may have been freed by its executor and reserved again since:
-	// only this coordinator's reservation of a never-started executor goes.
-	if (slot.pid == -1 && slot.coordinator == MyProcPid)
+	// only this very reservation of a never-started executor goes.
+	if (slot.pid == -1 && slot.coordinator == MyProcPid && slot.reservation == r.id)
 		memset(&slot, 0, sizeof slot);
 	LWLockRelease(sh->lock);
 }
@@ -231,15 +234,15 @@ executor_instances(int64 job_id)
 	return n;
 }
 
-int64
-executor_run_of(int index)
+bool
+executor_slot_is(int index, uint32 reservation)
 {
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_SHARED);
 	const ExecutorSlot &slot = slot_at(index);
-	int64 run_id = slot.coordinator == MyProcPid && !slot.idle ? slot.run_id : 0;
+	bool same = slot.pid != 0 && slot.coordinator == MyProcPid && slot.reservation == reservation;
 	LWLockRelease(sh->lock);
-	return run_id;
+	return same;
 }
 
 void
@@ -275,7 +278,7 @@ executor_report_progress(const char *text)
 }
 
 BackgroundWorkerHandle *
-executor_start(int slot, const char *dbname, const char *tier_name)
+executor_start(const Reservation &r, const char *dbname, const char *tier_name)
 {
 	BackgroundWorker worker;
 	memset(&worker, 0, sizeof worker);
@@ -286,7 +289,7 @@ executor_start(int slot, const char *dbname, const char *tier_name)
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "foreman_executor_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_foreman executor %s/%s", dbname, tier_name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_foreman executor");
-	ExecutorArgs args{MyDatabaseId, slot, MyProcPid};
+	ExecutorArgs args{MyDatabaseId, r.slot, MyProcPid, r.id};
 	memcpy(worker.bgw_extra, &args, sizeof args);
 	worker.bgw_notify_pid = MyProcPid;
 	BackgroundWorkerHandle *handle = nullptr;
@@ -307,7 +310,7 @@ take_reserved_slot(const ExecutorArgs &args)
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	ExecutorSlot &slot = slot_at(args.slot);
-	bool ours = slot.pid == -1 && slot.coordinator == args.coordinator;
+	bool ours = slot.pid == -1 && slot.coordinator == args.coordinator && slot.reservation == args.reservation;
 	if (ours) {
 		slot.pid = MyProcPid;
 		slot.latch = MyLatch;

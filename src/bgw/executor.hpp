@@ -24,14 +24,21 @@ int executor_cap();
 // An idle executor of this coordinator's tier, claimed: its slot, or -1.
 int executor_claim_idle(int32 tier_id);
 
-// A slot for a new executor of the tier, reserved and claimed; -1 when the
-// tier already has `concurrency` executors or the cluster-wide cap is
-// reached (*cap_reached).
-int executor_reserve(int32 tier_id, int concurrency, bool *cap_reached);
+// A reservation of a slot for a new executor: the slot, and which
+// reservation it is (slots are reused; only this very one may be freed).
+struct Reservation {
+	int slot; // -1: none
+	uint32 id;
+};
 
-// Starts the executor of a reserved slot; nullptr when no worker slot is
-// free (the caller then frees the reservation).
-BackgroundWorkerHandle *executor_start(int slot, const char *dbname, const char *tier_name);
+// A slot for a new executor of the tier, reserved and claimed; slot -1 when
+// the tier already has `concurrency` executors or the cluster-wide cap is
+// reached (*cap_reached).
+Reservation executor_reserve(int32 tier_id, int concurrency, bool *cap_reached);
+
+// Starts the executor of a reservation; nullptr when no worker slot is free
+// (the caller then frees the reservation).
+BackgroundWorkerHandle *executor_start(const Reservation &r, const char *dbname, const char *tier_name);
 
 // A recorded run, handed to the claimed executor of `slot`.
 struct ExecutorRun {
@@ -46,18 +53,17 @@ void executor_hand_over(int slot, const ExecutorRun &run);
 // Lets go of a claim no run came of: the executor is idle again.
 void executor_release_claim(int slot);
 
-// Frees a reservation whose executor never started (if it is still this
-// coordinator's reservation).
-void executor_release_reservation(int slot);
+// Frees a reservation whose executor never started (if the slot still holds
+// that very reservation).
+void executor_release_reservation(const Reservation &r);
 
 // Executors of this database's tier now (running, starting or claimed), and
 // running instances of one job among them.
 int executor_count(int32 tier_id);
 int executor_instances(int64 job_id);
 
-// The run the executor of `slot` runs now (0: none), and whether its process
-// is still there; for a coordinator reaping executors.
-int64 executor_run_of(int slot);
+// Whether `slot` is still held by the executor of that reservation.
+bool executor_slot_is(int slot, uint32 reservation);
 
 // Asks one idle, unclaimed executor (of any tier) to leave, to make room.
 void executor_retire_one_idle();

@@ -48,8 +48,8 @@ claim_executor(const TierState &tier)
 	if (slot >= 0)
 		return slot;
 	bool cap_reached = false;
-	slot = executor_reserve(coord.args.tier_id, tier.concurrency, &cap_reached);
-	if (slot < 0) {
+	Reservation r = executor_reserve(coord.args.tier_id, tier.concurrency, &cap_reached);
+	if (r.slot < 0) {
 		if (cap_reached) {
 			coord.cap_was_reached = true;
 			// Idle executors (of any tier) hold places under the cap: free one.
@@ -59,9 +59,9 @@ claim_executor(const TierState &tier)
 		return -1;
 	}
 	BackgroundWorkerHandle *handle =
-		coord.ninflight < kMaxInFlight ? executor_start(slot, my_slot().dbname, my_slot().tier_name) : nullptr;
+		coord.ninflight < kMaxInFlight ? executor_start(r, my_slot().dbname, my_slot().tier_name) : nullptr;
 	if (!handle) {
-		executor_release_reservation(slot);
+		executor_release_reservation(r);
 		if (!warned_no_worker)
 			ereport(WARNING, (errmsg("%s: no background worker slot is free for an executor", coord.name),
 			                  errhint("Raise max_worker_processes; due jobs wait meanwhile.")));
@@ -69,8 +69,8 @@ claim_executor(const TierState &tier)
 		return -1;
 	}
 	warned_no_worker = false;
-	coord.inflight[coord.ninflight++] = InFlight{handle, slot, 0};
-	return slot;
+	coord.inflight[coord.ninflight++] = InFlight{handle, r.slot, r.id, 0};
+	return r.slot;
 }
 
 // Starts one due job in an executor. The executor is claimed before the run
@@ -92,7 +92,7 @@ dispatch_job(const DueJob &job, const TierState &tier)
 	}
 	executor_hand_over(slot, ExecutorRun{run_id, job.job_id, job.owner, attempt, now});
 	for (int i = 0; i < coord.ninflight; i++)
-		if (coord.inflight[i].slot == slot)
+		if (coord.inflight[i].slot == slot && executor_slot_is(slot, coord.inflight[i].reservation))
 			coord.inflight[i].run_id = run_id;
 	return Dispatch::Started;
 }
@@ -153,7 +153,7 @@ reap_executors()
 		}
 		// Gone: a reservation it never took is freed; a run it did not
 		// record is crashed (a recorded one is left as it is).
-		executor_release_reservation(f.slot);
+		executor_release_reservation(Reservation{f.slot, f.reservation});
 		if (f.run_id != 0)
 			crashed[ncrashed++] = f.run_id;
 		pfree(f.handle);

@@ -115,6 +115,7 @@ constexpr int kMaxExecutors = 256;
 struct ExecutorSlot {
 	pid_t pid;
 	pid_t coordinator;
+	uint32 reservation; // which reservation of its coordinator made the slot (a slot is reused)
 	Oid dboid;
 	int32 tier_id;
 	int64 run_id; // the run it is running; 0 while idle
