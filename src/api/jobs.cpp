@@ -4,6 +4,7 @@
 // before writing anything, then writes the private tables with the
 // extension's rights. Values travel as SPI parameters.
 #include "api/access.hpp"
+#include "api/dependencies.hpp"
 #include "api/hooks.hpp"
 #include "pg/guard.hpp"
 #include "pg/roles.hpp"
@@ -61,6 +62,8 @@ struct JobSpec {
 	char *log_runs;
 	int32 max_instances;
 	char *notify; // all | failures | none
+	ArrayType *after;      // given: the job's upstreams become these names
+	char *after_condition; // success | failure | completion
 };
 
 // What validation derives.
@@ -102,7 +105,11 @@ validate(JobSpec *spec, Resolved *out)
 	if (strlen(spec->job_name) == 0 || strlen(spec->job_name) > 63)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("job name must be 1 to 63 characters long")));
 	validate_command(spec->command);
-	out->parsed = pg::parse_schedule(spec->schedule, spec->time_zone);
+	// '@after': no time schedule; the job runs after its upstreams only.
+	if (strcmp(spec->schedule, "@after") == 0)
+		out->parsed = pg::ParsedSchedule{"after", 0, "slow", 0, 0};
+	else
+		out->parsed = pg::parse_schedule(spec->schedule, spec->time_zone);
 
 	if (spec->has_timeout && interval_is_zero(spec->timeout))
 		spec->has_timeout = false;
@@ -139,6 +146,11 @@ validate(JobSpec *spec, Resolved *out)
 	if (strcmp(spec->notify, "all") != 0 && strcmp(spec->notify, "failures") != 0 && strcmp(spec->notify, "none") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid notify \"%s\"", spec->notify),
 		                errhint("Use 'all', 'failures' or 'none'.")));
+	if (strcmp(spec->after_condition, "success") != 0 && strcmp(spec->after_condition, "failure") != 0 &&
+	    strcmp(spec->after_condition, "completion") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("invalid after_condition \"%s\"", spec->after_condition),
+		                errhint("Use 'success', 'failure' or 'completion'.")));
 	if (spec->has_max_failures && spec->max_failures < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_failures must be at least 1")));
 	if (spec->has_start_at && spec->has_end_at && spec->end_at <= spec->start_at)
@@ -209,6 +221,8 @@ first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 pha
 {
 	pg::JobSchedule js{spec.schedule, r.parsed.kind, r.parsed.period_us, spec.time_zone, anchor, phase_us,
 	                   spec.has_end_at, spec.end_at};
+	if (strcmp(r.parsed.kind, "after") == 0)
+		return false; // never by time
 	if (strcmp(r.parsed.kind, "once") == 0 && !spec.has_start_at) {
 		*next = now; // @once without start_at: as soon as possible
 		return true;
@@ -356,6 +370,7 @@ bind_job(const JobSpec &spec, const Resolved &r, Oid owner, const Placement &p, 
 	c->text("log_runs", spec.log_runs);
 	c->add("max_instances", INT4OID, Int32GetDatum(spec.max_instances));
 	c->text("notify", spec.notify);
+	c->text("after_condition", spec.after_condition);
 }
 
 // Writes spec as job `job_id` (0: a new job); returns its id.
@@ -396,7 +411,7 @@ load_spec(int64 job_id, JobSpec *spec)
 	Datum values[1] = {Int64GetDatum(job_id)};
 	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.coalesce_runs,"
 	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures,"
-	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances, j.notify"
+	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances, j.notify, j.after_condition"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
 	         1, types, values, nullptr, false);
 	if (SPI_processed != 1)
@@ -444,6 +459,7 @@ load_spec(int64 job_id, JobSpec *spec)
 	spec->log_runs = text_col(19);
 	spec->max_instances = DatumGetInt32(SPI_getbinval(row, desc, 20, &isnull));
 	spec->notify = text_col(21);
+	spec->after_condition = text_col(22);
 	MemoryContextSwitchTo(spi);
 }
 
@@ -460,6 +476,7 @@ default_spec()
 	spec.log_runs = pstrdup("all");
 	spec.max_instances = 1;
 	spec.notify = pstrdup("failures");
+	spec.after_condition = pstrdup("success");
 	return spec;
 }
 
@@ -531,6 +548,25 @@ apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 		spec->max_instances = PG_GETARG_INT32(first + 16);
 }
 
+// The job's upstreams when `after` was given (replacing what it had), and
+// the rule that a job that runs only after others has some.
+void
+write_upstreams(int64 job_id, Oid owner, const JobSpec &spec, const Resolved &r, bool replace)
+{
+	// schedule() defines the whole job: no after, no upstreams.
+	// alter_job() without after leaves them as they are.
+	if (spec.after) {
+		int n = 0;
+		int64 *ids = resolve_upstreams(spec.after, owner, spec.job_name, &n);
+		write_dependencies(job_id, ids, n);
+	} else if (replace)
+		write_dependencies(job_id, nullptr, 0);
+	if (strcmp(r.parsed.kind, "after") == 0 && count_upstreams(job_id) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("job \"%s\" runs only after other jobs, but names none", spec.job_name),
+		                errhint("Give them with after => ARRAY['...'], or a time schedule.")));
+}
+
 } // namespace
 } // namespace foreman::api
 
@@ -548,6 +584,10 @@ FOREMAN_FUNCTION(foreman_schedule)
 	apply_settings(fcinfo, 3, &spec);
 	if (PG_NARGS() > 21 && !PG_ARGISNULL(21))
 		spec.notify = optional_text_arg(fcinfo, 21, "notify", NAMEDATALEN);
+	if (PG_NARGS() > 22 && !PG_ARGISNULL(22))
+		spec.after = PG_GETARG_ARRAYTYPE_P(22);
+	if (PG_NARGS() > 23 && !PG_ARGISNULL(23))
+		spec.after_condition = optional_text_arg(fcinfo, 23, "after_condition", NAMEDATALEN);
 
 	Elevation e;
 	elevation_begin(&e);
@@ -564,6 +604,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 		existing = DatumGetInt64(spi_get(0, 1, &isnull));
 	}
 	int64 job_id = write_job(existing, owner, &spec, r, true);
+	write_upstreams(job_id, owner, spec, r, true);
 	elevation_end(&e);
 	PG_RETURN_INT64(job_id);
 }
@@ -600,10 +641,18 @@ FOREMAN_FUNCTION(foreman_alter_job)
 	apply_settings(fcinfo, 3, &spec);
 	if (PG_NARGS() > 20 && !PG_ARGISNULL(20))
 		spec.notify = optional_text_arg(fcinfo, 20, "notify", NAMEDATALEN);
+	if (PG_NARGS() > 21 && !PG_ARGISNULL(21))
+		spec.after = PG_GETARG_ARRAYTYPE_P(21);
+	if (PG_NARGS() > 22 && !PG_ARGISNULL(22))
+		spec.after_condition = optional_text_arg(fcinfo, 22, "after_condition", NAMEDATALEN);
+	bool cascade = PG_NARGS() > 23 && !PG_ARGISNULL(23) && PG_GETARG_BOOL(23);
 	Resolved r;
 	validate(&spec, &r);
 	check_role_limits(caller, job.owner, r, spec.job_name);
+	if (job.enabled && !spec.enabled)
+		handle_dependents(job.job_id, name, caller, cascade, DependentAction::Disable);
 	write_job(job.job_id, job.owner, &spec, r, false);
+	write_upstreams(job.job_id, job.owner, spec, r, false);
 	if (job.tier_id != r.tier_id)
 		wake_tier_at_commit(job.tier_id);
 	elevation_end(&e);
@@ -616,6 +665,7 @@ FOREMAN_FUNCTION(foreman_unschedule)
 	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 	bool if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	bool cascade = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 
 	Elevation e;
 	elevation_begin(&e);
@@ -628,6 +678,7 @@ FOREMAN_FUNCTION(foreman_unschedule)
 	}
 	if (!if_exists)
 		job = require_job(name, caller, JobLock::ForUpdate);
+	handle_dependents(job.job_id, name, caller, cascade, DependentAction::Remove);
 	Oid dtypes[1] = {INT8OID};
 	Datum dvalues[1] = {Int64GetDatum(job.job_id)};
 	spi_exec("DELETE FROM foreman.job WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
@@ -765,11 +816,12 @@ FOREMAN_FUNCTION(foreman_next_runs)
 	if (n > 0 && has_next) {
 		times[found++] = next_run_at;
 		found += foreman::pg::next_fire_times(js, next_run_at, n - 1, times + 1);
-	} else if (n > 0 && !job.enabled) {
+	} else if (n > 0 && !job.enabled && strcmp(js.schedule_kind, "after") != 0) {
 		ereport(NOTICE, (errmsg("job \"%s\" is disabled; these are the fire times it would have if enabled now",
 		                        name)));
 		found = foreman::pg::next_fire_times(js, GetCurrentTimestamp(), n, times);
 	}
+	notice_upstreams(job.job_id, name);
 	for (int i = 0; i < found; i++) {
 		Datum value = TimestampTzGetDatum(times[i]);
 		bool null = false;

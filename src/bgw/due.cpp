@@ -87,10 +87,17 @@ plan_job(const DueJob &job, TimestampTz now)
 	if (job.retry_due) {
 		plan.start.scheduled_for = job.retry_at;
 		plan.start.attempt = job.retry_attempt;
+		plan.start.chain_id = job.retry_chain_id; // a retry stays in its instance
 	} else if (job.enabled && job.has_next_run && job.next_run_at <= now)
 		plan_scheduled(job, now, &plan);
-	else
+	else if (job.requested)
 		plan_requested(job, &plan);
+	else {
+		// A downstream whose upstreams ended: a run in their instance.
+		plan.start.scheduled_for = job.chain_requested_at;
+		plan.start.chain_id = job.chain_id;
+		plan.start.consume_chain_request = true;
+	}
 	return plan;
 }
 

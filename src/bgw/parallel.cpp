@@ -106,11 +106,13 @@ overlapping(const DueJob &job, TimestampTz now, int *waiting)
 	int instances = executor_instances(job.job_id);
 	if (instances == 0 || (job.overlap == core::Overlap::Allow && instances < job.max_instances))
 		return false;
-	if (job.overlap != core::Overlap::Skip || job.retry_due) {
-		(*waiting)++; // 'queue': runs when the instance ends
+	bool scheduled = job.enabled && job.has_next_run && job.next_run_at <= now;
+	// 'queue' waits for the instance to end; so do a retry and a run as a
+	// downstream (a pipeline's step is never dropped for an overlap).
+	if (job.overlap != core::Overlap::Skip || job.retry_due || (!scheduled && !job.requested)) {
+		(*waiting)++;
 		return true;
 	}
-	bool scheduled = job.enabled && job.has_next_run && job.next_run_at <= now;
 	SkipRecord skip{};
 	skip.scheduled_for = scheduled ? job.next_run_at : job.requested_at;
 	skip.reason = "overlap";

@@ -5,6 +5,7 @@
 // 1.0 variant: a database not yet updated keeps running its jobs.
 #include "bgw/run_store.hpp"
 #include "bgw/events.hpp"
+#include "bgw/shmem.hpp"
 #include "bgw/statements.hpp"
 #include "pg/outcome_pg.hpp"
 
@@ -28,13 +29,16 @@ namespace {
 const char *const kTierColumns[] = {"tick_ms", "enabled", "next_due", "concurrency"};
 enum TierColumn { kTickMs, kTierEnabled, kNextDue, kConcurrency };
 
+#define TIER_STATE_SQL(CHAIN_DUE)                                                                               \
+	"SELECT (extract(epoch FROM t.tick) * 1000)::int8 AS tick_ms, t.enabled, t.concurrency,"                 \
+	"       least((SELECT least(min(j.next_run_at) FILTER (WHERE j.enabled),"                                \
+	"                           min(j.retry_at) FILTER (WHERE j.enabled), min(j.run_requested_at))"          \
+	"                FROM foreman.job j WHERE j.tier_id = t.tier_id)" CHAIN_DUE ") AS next_due"               \
+	"  FROM foreman.tier t WHERE t.tier_id = $1"
 Statement tier_state_stmt = {
-	"SELECT (extract(epoch FROM t.tick) * 1000)::int8 AS tick_ms, t.enabled, t.concurrency,"
-	"       (SELECT least(min(j.next_run_at) FILTER (WHERE j.enabled), min(j.retry_at) FILTER (WHERE j.enabled),"
-	"                     min(j.run_requested_at))"
-	"          FROM foreman.job j WHERE j.tier_id = t.tier_id) AS next_due"
-	"  FROM foreman.tier t WHERE t.tier_id = $1",
-	nullptr, 1, {INT4OID}, kTierColumns, 4};
+	TIER_STATE_SQL(", (SELECT min(cr.requested_at) FROM foreman.chain_request cr"
+	               "    JOIN foreman.job cj ON cj.job_id = cr.job_id WHERE cj.tier_id = t.tier_id AND cj.enabled)"),
+	TIER_STATE_SQL(""), 1, {INT4OID}, kTierColumns, 4};
 
 // ---------------------------------------------------------------------------
 // Jobs
@@ -43,18 +47,21 @@ const char *const kJobColumns[] = {
 	"job_id", "revision", "job_name", "owner", "command", "enabled", "next_run_at", "run_requested_at",
 	"timeout_ms", "tier_cap_ms", "schedule", "schedule_kind", "period_us", "time_zone", "anchor_at", "phase_us",
 	"end_at", "retry_at", "retry_attempt", "misfire_grace_us", "coalesce_runs", "max_catchup", "overlap",
-	"last_started_at", "last_finished_at", "log_runs", "notify", "max_instances"};
+	"last_started_at", "last_finished_at", "log_runs", "notify", "max_instances", "chain_id", "chain_requested_at",
+	"retry_chain_id"};
 enum JobColumn {
 	kJobId, kRevision, kJobName, kOwner, kCommand, kJobEnabled, kNextRunAt, kRunRequestedAt,
 	kTimeoutMs, kTierCapMs, kSchedule, kScheduleKind, kPeriodUs, kTimeZone, kAnchorAt, kPhaseUs,
 	kEndAt, kRetryAt, kRetryAttempt, kMisfireGraceUs, kCoalesceRuns, kMaxCatchup, kOverlap,
-	kLastStartedAt, kLastFinishedAt, kLogRuns, kNotify, kMaxInstances, kJobColumnCount
+	kLastStartedAt, kLastFinishedAt, kLogRuns, kNotify, kMaxInstances, kChainId, kChainRequestedAt, kRetryChainId,
+	kJobColumnCount
 };
 static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 
 // Everything a run needs to know about a job. tier_cap: the tier's
 // max_user_runtime (applied in C, to owners that are not foreman_admin).
-#define JOB_ROW_SQL(TIER_CAP, NOTIFY)                                                                       \
+// chain_*: the job's oldest pending run as a downstream (job dependencies).
+#define JOB_ROW_SQL(TIER_CAP, NOTIFY, CHAIN)                                                                \
 	"SELECT j.job_id, j.revision, j.job_name, j.owner, j.command, j.enabled, j.next_run_at,"               \
 	"       j.run_requested_at,"                                                                            \
 	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8 AS timeout_ms,"     \
@@ -64,20 +71,35 @@ static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 	"       j.retry_at, j.retry_attempt,"                                                                   \
 	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8 AS misfire_grace_us, j.coalesce_runs,"   \
 	"       j.max_catchup, j.overlap, j.last_started_at, j.last_finished_at, j.log_runs, " NOTIFY " AS notify," \
-	"       j.max_instances"                                                                                \
+	"       j.max_instances," CHAIN                                                                          \
 	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"
-#define JOB_ROW_SQL_V1_1 JOB_ROW_SQL("(extract(epoch FROM t.max_user_runtime) * 1000)::int8", "j.notify")
-#define JOB_ROW_SQL_V1_0 JOB_ROW_SQL("NULL::int8", "'failures'::text")
+#define JOB_ROW_SQL_V1_1                                                                                    \
+	JOB_ROW_SQL("(extract(epoch FROM t.max_user_runtime) * 1000)::int8", "j.notify",                       \
+	            " cq.chain_id, cq.requested_at AS chain_requested_at, j.retry_chain_id")                    \
+	" LEFT JOIN LATERAL (SELECT cr.chain_id, cr.requested_at FROM foreman.chain_request cr"                 \
+	"                     WHERE cr.job_id = j.job_id AND j.enabled ORDER BY cr.requested_at, cr.chain_id LIMIT 1) cq" \
+	" ON true"
+#define JOB_ROW_SQL_V1_0                                                                                    \
+	JOB_ROW_SQL("NULL::int8", "'failures'::text",                                                           \
+	            " NULL::int8 AS chain_id, NULL::timestamptz AS chain_requested_at, NULL::int8 AS retry_chain_id")
 
-// Due: a fire time, a retry (of an enabled job), or a run_now request (also
-// of a paused job).
-#define DUE_WHERE                                                                                 \
-	" WHERE j.tier_id = $1"                                                                       \
-	"   AND ((j.enabled AND (j.next_run_at <= $2 OR j.retry_at <= $2)) OR j.run_requested_at <= $2)" \
-	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at), j.job_id"                   \
-	" LIMIT $3"
-Statement load_due_stmt = {JOB_ROW_SQL_V1_1 DUE_WHERE, JOB_ROW_SQL_V1_0 DUE_WHERE, 3,
-                           {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
+// Due: a fire time, a retry (of an enabled job), a run_now request (also of
+// a paused job), or a run as a downstream - each found through its own index.
+#define DUE_IDS_SQL(CHAIN)                                                                                  \
+	" WHERE j.job_id IN (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND next_run_at <= $2" \
+	"                    UNION ALL"                                                                         \
+	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND retry_at <= $2"  \
+	"                    UNION ALL"                                                                         \
+	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND run_requested_at <= $2" CHAIN ")"
+#define DUE_ORDER(CHAIN)                                                                                    \
+	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at" CHAIN "), j.job_id LIMIT $3"
+Statement load_due_stmt = {
+	JOB_ROW_SQL_V1_1 DUE_IDS_SQL("                    UNION ALL"
+	                             "                    SELECT cr.job_id FROM foreman.chain_request cr"
+	                             "                      JOIN foreman.job cj ON cj.job_id = cr.job_id"
+	                             "                     WHERE cj.tier_id = $1 AND cj.enabled")
+		DUE_ORDER(", cq.requested_at"),
+	JOB_ROW_SQL_V1_0 DUE_IDS_SQL("") DUE_ORDER(""), 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
 
 Statement load_job_stmt = {JOB_ROW_SQL_V1_1 " WHERE j.job_id = $1", JOB_ROW_SQL_V1_0 " WHERE j.job_id = $1", 1,
                            {INT8OID}, kJobColumns, kJobColumnCount};
@@ -91,26 +113,30 @@ Statement load_job_stmt = {JOB_ROW_SQL_V1_1 " WHERE j.job_id = $1", JOB_ROW_SQL_
 // consumed) and the run row is written, in one statement. Only under the
 // tier's current leadership epoch ($9, $10): the lease row is share-locked,
 // so an epoch taken meanwhile waits for this, or this sees it. A run_now
-// request ($4) also runs a paused job.
-#define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL)                                                         \
+// request ($4) also runs a paused job. A run as a downstream ($13) consumes
+// its chain request and carries its instance ($12) - only if the job moved.
+#define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL, CHAIN_CTE, CHAIN_COL, CHAIN_VAL, CHAIN_WHERE)             \
 	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $9 AND epoch = $10 FOR SHARE),"            \
 	" j AS ("                                                                                                \
 	"  UPDATE foreman.job SET next_run_at = $3,"                                                             \
 	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                          \
 	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET                       \
 	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $4) AND EXISTS (SELECT FROM l)"          \
-	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                        \
+	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)" CHAIN_CTE                              \
 	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, scheduled_for," \
-	"                             started_at, attempt)"                                                      \
-	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8 FROM j "            \
-	"RETURNING run_id"
+	"                             started_at, attempt" CHAIN_COL ")"                                          \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8" CHAIN_VAL " FROM j"  \
+	CHAIN_WHERE " RETURNING run_id"
 const char *const kRunIdColumns[] = {"run_id"};
 Statement begin_run_stmt = {
-	BEGIN_RUN_SQL(", owner_name = coalesce($11, owner_name)", ", owner_name"),
-	BEGIN_RUN_SQL("", ""),
-	11,
+	BEGIN_RUN_SQL(", owner_name = coalesce($11, owner_name), retry_chain_id = NULL", ", owner_name",
+	              ", c AS (DELETE FROM foreman.chain_request WHERE $13 AND job_id = $1 AND chain_id = $12"
+	              "         AND EXISTS (SELECT FROM j) RETURNING 1) ",
+	              ", chain_id", ", $12", " WHERE NOT $13 OR EXISTS (SELECT FROM c)"),
+	BEGIN_RUN_SQL("", "", " ", "", "", ""),
+	13,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID,
-	 NAMEOID},
+	 NAMEOID, INT8OID, BOOLOID},
 	kRunIdColumns, 1};
 
 // A fire time decided against (misfire, overlap) or folded into another run
@@ -141,31 +167,40 @@ Statement skip_stmt = {
 // (lock_timeout), as 1.0 did.
 const char *const kSummaryColumns[] = {"consecutive_failures", "max_failures", "retries", "retry_backoff_us",
                                        "retry_backoff_max_us", "next_run_at", "log_runs", "notify",
-                                       "owner", "job_name", "tier"};
+                                       "owner", "job_name", "tier", "chain_id", "has_downstreams"};
 enum SummaryColumn {
 	kFailures, kMaxFailures, kRetries, kBackoffUs, kBackoffMaxUs, kSummaryNextRunAt, kSummaryLogRuns, kSummaryNotify,
-	kSummaryOwner, kSummaryJobName, kSummaryTier
+	kSummaryOwner, kSummaryJobName, kSummaryTier, kSummaryChainId, kHasDownstreams
 };
-#define SUMMARY_JOB_SQL(NOTIFY, LOCK)                                                                          \
+#define SUMMARY_JOB_SQL(NOTIFY, CHAIN, LOCK)                                                                   \
 	"SELECT j.consecutive_failures, j.max_failures, j.retries,"                                               \
 	"       (extract(epoch FROM j.retry_backoff) * 1000000)::int8 AS retry_backoff_us,"                      \
 	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8" \
 	"         AS retry_backoff_max_us,"                                                                       \
-	"       j.next_run_at, j.log_runs, " NOTIFY " AS notify, j.owner, j.job_name, t.name AS tier"              \
+	"       j.next_run_at, j.log_runs, " NOTIFY " AS notify, j.owner, j.job_name, t.name AS tier," CHAIN        \
 	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"                                       \
 	" WHERE j.job_id = $1"                                                                                    \
 	"   FOR UPDATE OF j" LOCK
-Statement summary_job_stmt = {SUMMARY_JOB_SQL("j.notify", " SKIP LOCKED"), SUMMARY_JOB_SQL("'failures'::text", ""),
-                              1, {INT8OID}, kSummaryColumns, 11};
+Statement summary_job_stmt = {
+	SUMMARY_JOB_SQL("j.notify",
+	                " (SELECT r.chain_id FROM foreman.job_run r WHERE r.run_id = $2) AS chain_id,"
+	                " EXISTS (SELECT FROM foreman.job_dependency d WHERE d.upstream_id = j.job_id) AS has_downstreams",
+	                " SKIP LOCKED"),
+	SUMMARY_JOB_SQL("'failures'::text", " NULL::int8 AS chain_id, false AS has_downstreams", ""), 2,
+	{INT8OID, INT8OID}, kSummaryColumns, 13};
+
+// A run ended for good (no retry pending) in a pipeline: its downstreams
+// learn of it (the one rule of chains, foreman._chain_advance).
+Statement chain_advance_stmt = {"SELECT foreman._chain_advance($1)", nullptr, 1, {INT8OID}, nullptr, 0};
 
 Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", nullptr, 1, {INT8OID}, nullptr, 0};
 
 // A run ends: its row ($11: kept, else dropped once the summary is applied)
 // and, when $10 (the job's row was taken), the job's summary.
-#define FINISH_SQL(PENDING)                                                                                       \
+#define FINISH_SQL(PENDING, RETRY_CHAIN)                                                                          \
 	"WITH j AS ("                                                                                                 \
 	"  UPDATE foreman.job SET last_run_id = $1, last_status = $2, last_finished_at = $8,"                         \
-	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15,"                                   \
+	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15" RETRY_CHAIN ","                    \
 	"         enabled = enabled AND $16::text IS NULL,"                                                           \
 	"         disabled_reason = coalesce($16, disabled_reason),"                                                  \
 	"         next_run_at = CASE WHEN $16::text IS NOT NULL THEN NULL ELSE $17 END"                               \
@@ -179,9 +214,9 @@ Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", null
 	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1)"                       \
 	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d)"
 Statement finish_stmt = {
-	FINISH_SQL(", summary_pending = NOT $10"), FINISH_SQL(""), 17,
+	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18"), FINISH_SQL("", ""), 18,
 	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
-	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID},
+	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID},
 	nullptr, 0};
 
 // A run's row as recorded, to apply its job's summary later.
@@ -251,6 +286,10 @@ Statement run_delayed_stmt = {
 // This process's leadership: the tier and the epoch it leads under.
 int32 lease_tier = 0;
 int64 lease_epoch = 0;
+
+// A pipeline moved in the open transaction: the coordinators of the
+// database are woken once it commits (a downstream may be due in any tier).
+bool chain_advanced = false;
 
 void
 set_local(const char *name, const char *value)
@@ -350,6 +389,10 @@ read_job_row(Statement &s, uint64 row, TimestampTz now)
 	job->log_runs = log_runs_of(text_column(s, row, kLogRuns));
 	job->notify = notify_of(text_column(s, row, kNotify));
 	job->max_instances = (int32)int64_column(s, row, kMaxInstances, 1);
+	job->chain_id = int64_column(s, row, kChainId, 0);
+	job->chain_requested_at = timestamp_column(s, row, kChainRequestedAt, &isnull);
+	job->chain_due = job->chain_id != 0;
+	job->retry_chain_id = int64_column(s, row, kRetryChainId, 0);
 	return job;
 }
 
@@ -462,6 +505,10 @@ internal_xact_commit()
 	SPI_finish();
 	CommitTransactionCommand();
 	Assert(CurrentMemoryContext == TopMemoryContext);
+	if (chain_advanced) {
+		chain_advanced = false;
+		wake_coordinators(MyDatabaseId, -1);
+	}
 }
 
 TierState
@@ -515,17 +562,20 @@ begin_run(const DueJob &job, const RunStart &start)
 	NameData owner_name;
 	if (job.owner_status.name)
 		namestrcpy(&owner_name, job.owner_status.name);
-	Datum values[11] = {Int64GetDatum(job.job_id),         Int64GetDatum(job.revision),
+	Datum values[13] = {Int64GetDatum(job.job_id),           Int64GetDatum(job.revision),
 	                    TimestampTzGetDatum(start.next_run_at), BoolGetDatum(start.clear_request),
 	                    TimestampTzGetDatum(start.scheduled_for), TimestampTzGetDatum(start.started_at),
-	                    Int32GetDatum(MyProcPid),           Int32GetDatum(start.attempt),
-	                    Int32GetDatum(lease_tier),          Int64GetDatum(lease_epoch),
-	                    NameGetDatum(&owner_name)};
-	char nulls[12] = "           ";
+	                    Int32GetDatum(MyProcPid),             Int32GetDatum(start.attempt),
+	                    Int32GetDatum(lease_tier),            Int64GetDatum(lease_epoch),
+	                    NameGetDatum(&owner_name),            Int64GetDatum(start.chain_id),
+	                    BoolGetDatum(start.consume_chain_request)};
+	char nulls[14] = "             ";
 	if (!start.has_next)
 		nulls[2] = 'n';
 	if (!job.owner_status.name)
 		nulls[10] = 'n';
+	if (start.chain_id == 0)
+		nulls[11] = 'n';
 	if (execute(begin_run_stmt, values, nulls, false) == 0)
 		return 0;
 	return int64_column(begin_run_stmt, 0, 0, 0);
@@ -558,11 +608,16 @@ bool
 finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 {
 	// The job's row, unless its owner holds it.
-	Datum jvalues[1] = {Int64GetDatum(job_id)};
+	Datum jvalues[2] = {Int64GetDatum(job_id), Int64GetDatum(run_id)};
 	bool applied = execute(summary_job_stmt, jvalues, nullptr, false) == 1;
 	bool keep_row = true;
+	bool chained = false; // the run is part of a pipeline: its downstreams learn of it
+	int64 chain_id = 0;
 	pg::JobSummaryPg summary{};
 	if (applied) {
+		bool isnull;
+		chain_id = int64_column(summary_job_stmt, 0, kSummaryChainId, 0);
+		chained = chain_id != 0 || DatumGetBool(column(summary_job_stmt, 0, kHasDownstreams, &isnull));
 		const char *log_runs;
 		summary = summarize_locked_job(o, &log_runs);
 		LogRuns kept = log_runs_of(log_runs);
@@ -578,10 +633,10 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 		applied = execute(job_exists_stmt, jvalues, nullptr, false) == 0;
 	}
 
-	Datum values[17];
-	char nulls[18];
-	memset(nulls, ' ', 17);
-	nulls[17] = '\0';
+	Datum values[18];
+	char nulls[19];
+	memset(nulls, ' ', 18);
+	nulls[18] = '\0';
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(pg::run_status_name(o.status));
 	values[2] = Int64GetDatum((int64)o.rows);
@@ -605,7 +660,16 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 	values[16] = TimestampTzGetDatum(summary.next_run_at);
 	if (!summary.has_next_run)
 		nulls[16] = 'n';
+	values[17] = Int64GetDatum(chain_id); // a retry stays in the run's instance
+	if (chain_id == 0 || !summary.has_retry)
+		nulls[17] = 'n';
 	execute(finish_stmt, values, nulls, false);
+	// Retries of an upstream happen before its downstreams decide.
+	if (chained && !summary.has_retry && catalog_level() != CatalogLevel::V1_0) {
+		Datum cvalues[1] = {Int64GetDatum(run_id)};
+		execute(chain_advance_stmt, cvalues, nullptr, false);
+		chain_advanced = true;
+	}
 	return applied;
 }
 

@@ -45,6 +45,10 @@ struct DueJob {
 	LogRuns log_runs;
 	Notify notify;
 	int32 max_instances; // overlap 'allow': runs of it at once in a parallel tier
+	bool chain_due;      // a run as a downstream is due (its upstreams ended)
+	int64 chain_id;      // ... in this instance (the root run's id)
+	TimestampTz chain_requested_at;
+	int64 retry_chain_id; // the instance a pending retry belongs to (0: none)
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -84,7 +88,9 @@ struct RunStart {
 	int32 attempt;
 	bool has_next;
 	TimestampTz next_run_at;
-	bool clear_request; // it consumes the job's run_now request
+	bool clear_request;         // it consumes the job's run_now request
+	int64 chain_id;             // the pipeline instance it belongs to (0: it starts its own, if any)
+	bool consume_chain_request; // it is the downstream run its upstreams requested
 };
 
 // Records a run as started: advances the job's next_run_at (or clears its
