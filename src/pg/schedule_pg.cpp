@@ -69,6 +69,7 @@ parse_schedule(const char *text, const char *time_zone)
 		auto parsed = core::parse_schedule_text(text);
 		if (!parsed)
 			return false;
+		core::require_can_fire(*parsed);
 		result.kind = core::schedule_kind_name(parsed->kind);
 		result.default_tier = core::default_tier(*parsed, PgTimeZone(tz));
 		result.typical_period_us = core::typical_period(*parsed, PgTimeZone(tz));
