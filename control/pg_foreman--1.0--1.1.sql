@@ -99,3 +99,19 @@ UPDATE foreman.job j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE
 UPDATE foreman.job_run j SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = j.owner;
 UPDATE foreman.maintenance m SET owner_name = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = m.owner;
 COMMENT ON COLUMN foreman.job.owner_name IS 'the owner''s role name, for pg_dump: a restore maps it to a role of the target';
+
+-- ---------------------------------------------------------------------------
+-- Schedules: preview (issue 14)
+
+-- A schedule's fire times before any job has it: read as foreman.schedule()
+-- reads it (same errors), anchored at start_at like a new job without jitter.
+CREATE FUNCTION foreman.preview(schedule text, n integer DEFAULT 5, time_zone text DEFAULT NULL,
+                                start_at timestamptz DEFAULT now())
+RETURNS SETOF timestamptz
+LANGUAGE C CALLED ON NULL INPUT STABLE
+AS 'MODULE_PATHNAME', 'foreman_preview';
+COMMENT ON FUNCTION foreman.preview IS 'the first n fire times of a schedule from start_at on, to check it before any job has it';
+REVOKE ALL ON FUNCTION foreman.preview FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman.preview TO foreman_user;
+
+-- ---- end of Schedules: preview (issue 14) ----
