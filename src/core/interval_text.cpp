@@ -19,13 +19,13 @@ namespace {
 // PostgreSQL's interval units, as its deltatktbl lists them (without "@" and
 // the "timezone" units, which no duration uses).
 constexpr std::string_view kUnits[] = {
-    "ago",    "c",       "cent",       "centuries", "century",    "d",          "day",      "days",
-    "dec",    "decade",  "decades",    "decs",      "h",          "hour",       "hours",    "hr",
-    "hrs",    "m",       "microsecon", "mil",       "millennia",  "millennium", "millisecon", "mils",
-    "min",    "mins",    "minute",     "minutes",   "mon",        "mons",       "month",    "months",
-    "ms",     "msec",    "msecond",    "mseconds",  "msecs",      "qtr",        "quarter",  "s",
-    "sec",    "second",  "seconds",    "secs",      "us",         "usec",       "usecond",  "useconds",
-    "usecs",  "w",       "week",       "weeks",     "y",          "year",       "years",    "yr",
+    "ago",   "c",      "cent",       "centuries", "century",   "d",          "day",        "days",
+    "dec",   "decade", "decades",    "decs",      "h",         "hour",       "hours",      "hr",
+    "hrs",   "m",      "microsecon", "mil",       "millennia", "millennium", "millisecon", "mils",
+    "min",   "mins",   "minute",     "minutes",   "mon",       "mons",       "month",      "months",
+    "ms",    "msec",   "msecond",    "mseconds",  "msecs",     "qtr",        "quarter",    "s",
+    "sec",   "second", "seconds",    "secs",      "us",        "usec",       "usecond",    "useconds",
+    "usecs", "w",      "week",       "weeks",     "y",         "year",       "years",      "yr",
     "yrs"};
 
 // PostgreSQL compares unit words on their first 10 characters (TOKMAXLEN):

@@ -25,7 +25,7 @@ inline constexpr Micros kMinPeriod = 100 * kMicrosPerMilli;
 
 struct Schedule {
 	ScheduleKind kind = ScheduleKind::Interval;
-	Micros period = 0;           // Interval: the period, >= kMinPeriod
+	Micros period = 0;            // Interval: the period, >= kMinPeriod
 	std::optional<CronExpr> cron; // Cron: the expression
 };
 

@@ -36,7 +36,6 @@ using core::kMicrosPerSecond;
 using core::Micros;
 using core::TimeZone;
 
-
 // What a field of a generated expression stands for.
 struct ModelField {
 	std::array<bool, 64> values{};
@@ -62,7 +61,7 @@ struct FieldShape {
 };
 
 inline const char *const kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                               "jul", "aug", "sep", "oct", "nov", "dec"};
+                                      "jul", "aug", "sep", "oct", "nov", "dec"};
 inline const char *const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 // pick: uniform in [lo, hi].
@@ -421,6 +420,5 @@ random_micros(std::mt19937 &rng)
 	int kind = pick(rng, 0, 3);
 	return kind == 0 ? 0 : kind == 1 ? kMicrosPerSecond - 1 : pick(rng, 0, 999999);
 }
-
 
 } // namespace foreman::test

@@ -383,8 +383,8 @@ struct Oracle {
 	std::mt19937 rng{static_cast<std::mt19937::result_type>(env_number("FOREMAN_CRON_ORACLE_SEED", 1582))};
 	long cases = env_number("FOREMAN_CRON_ORACLE_CASES", 2000);
 	Comparison comparison;
-	int never = 0;       // expressions that never fire
-	int decades = 0;     // cases with a fire time more than 10 years after the one before
+	int never = 0;            // expressions that never fire
+	int decades = 0;          // cases with a fire time more than 10 years after the one before
 	std::int64_t longest = 0; // the longest wait seen, in days
 
 	// random_after: an instant between 1900 and 2300.
@@ -427,7 +427,8 @@ TEST(CronOracle, RuleZonesAreTheTzDatabasesRules)
 	                      {kLordHowe, LibcTimeZone("Australia/Lord_Howe"), 2009}};
 	for (const Pair &p : pairs) {
 		int mismatches = 0;
-		for (std::int64_t t = days_of(p.from_year, 1, 1) * kDay; t < days_of(2037, 1, 1) * kDay; t += 3 * 3600)
+		for (std::int64_t t = days_of(p.from_year, 1, 1) * kDay; t < days_of(2037, 1, 1) * kDay;
+		     t += 3 * 3600)
 			mismatches += p.rule.utc_offset(t) != p.libc.utc_offset(t);
 		EXPECT_EQ(mismatches, 0) << p.rule.name();
 		for (std::int64_t t : transitions(p.libc)) {
@@ -438,7 +439,8 @@ TEST(CronOracle, RuleZonesAreTheTzDatabasesRules)
 		}
 	}
 	// The walkers' preconditions: whole minutes, less than three hours.
-	EXPECT_EQ(kLordHowe.utc_offset(days_of(2030, 1, 1) * kDay) - kLordHowe.utc_offset(days_of(2030, 7, 1) * kDay),
+	EXPECT_EQ(kLordHowe.utc_offset(days_of(2030, 1, 1) * kDay) -
+	              kLordHowe.utc_offset(days_of(2030, 7, 1) * kDay),
 	          1800);
 }
 
@@ -477,17 +479,18 @@ TEST(CronOracle, RareExpressionsAgreeWithADayByDayWalkInUtc)
 		std::vector<std::int64_t> fires = expected_utc(m, from, 3);
 		o.note_gaps(from, fires);
 		o.never += fires.empty();
-		o.comparison.check(m, e, utc, "UTC", after, fires, floor_div(from, kDay) * kDay + (kCycleDays + 1) * kDay,
-		                   3);
+		o.comparison.check(m, e, utc, "UTC", after, fires,
+		                   floor_div(from, kDay) * kDay + (kCycleDays + 1) * kDay, 3);
 	}
 	EXPECT_EQ(o.comparison.failures, 0);
 	// The oracle means something only if it waited decades, and not only for nothing.
 	EXPECT_GT(o.decades, o.cases / 20) << "cases with fire times more than 10 years apart";
 	EXPECT_GE(o.longest, 20 * 365) << "the longest wait between fire times, in days";
 	EXPECT_GT(o.comparison.fires, o.cases) << "fire times compared";
-	std::printf("UTC oracle: %ld cases, %d fire times, %d with decades between fire times (longest %lld days), "
-	            "%d never fire\n",
-	            o.cases, o.comparison.fires, o.decades, static_cast<long long>(o.longest), o.never);
+	std::printf(
+	    "UTC oracle: %ld cases, %d fire times, %d with decades between fire times (longest %lld days), "
+	    "%d never fire\n",
+	    o.cases, o.comparison.fires, o.decades, static_cast<long long>(o.longest), o.never);
 }
 
 TEST(CronOracle, RareExpressionsAgreeWithAMinuteByMinuteWalkInZonesWithDst)
@@ -530,7 +533,8 @@ TEST(CronOracle, NearDstTransitionsInAnyCenturyTheyAgreeToo)
 			std::int64_t mid = lo + (hi - lo) / 2;
 			(tz.utc_offset(mid) == base ? lo : hi) = mid;
 		}
-		Micros after = (hi + pick(o.rng, -static_cast<int>(kDay), 3 * 3600)) * kMicrosPerSecond + random_micros(o.rng);
+		Micros after =
+		    (hi + pick(o.rng, -static_cast<int>(kDay), 3 * 3600)) * kMicrosPerSecond + random_micros(o.rng);
 		std::int64_t from = floor_div(after, kMicrosPerSecond) + 1;
 		ZoneExpectation expected = expected_in_zone(m, tz, from, 3);
 		o.comparison.check(m, e, tz, tz.name(), after, expected.fires, expected.end, 3);

@@ -244,9 +244,10 @@ TEST(CronDays, LeapDayOnASundayComesBackAfterDecades)
 	// day fields must both match, so this is 29 February on a Sunday. 2100 is
 	// no leap year, so 2088 is followed by 2128. The search covers a whole
 	// 400-year Gregorian cycle (it stopped after ten years, at 2032).
-	EXPECT_EQ(fires("0 0 29 2 */7", "2030-01-01 00:00:00", 7),
-	          (Strings{"2032-02-29 00:00:00", "2060-02-29 00:00:00", "2088-02-29 00:00:00", "2128-02-29 00:00:00",
-	                   "2156-02-29 00:00:00", "2184-02-29 00:00:00", "2224-02-29 00:00:00"}));
+	EXPECT_EQ(
+	    fires("0 0 29 2 */7", "2030-01-01 00:00:00", 7),
+	    (Strings{"2032-02-29 00:00:00", "2060-02-29 00:00:00", "2088-02-29 00:00:00", "2128-02-29 00:00:00",
+	             "2156-02-29 00:00:00", "2184-02-29 00:00:00", "2224-02-29 00:00:00"}));
 	EXPECT_EQ(fires("0 12 29 feb */7", "2088-02-29 12:00:00 +0100", 1, kBerlin),
 	          (Strings{"2128-02-29 12:00:00 +0100"}));
 	// Saturday or Sunday: 2032 (Sun), 2048 (Sat), 2060 (Sun), 2076 (Sat), 2088 (Sun), 2116 (Sat).

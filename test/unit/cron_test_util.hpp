@@ -74,5 +74,4 @@ wall(core::Micros t, const core::TimeZone &tz)
 	return out + buf;
 }
 
-
 } // namespace foreman::test

@@ -131,11 +131,28 @@ schedule_error(const char *text)
 
 TEST(ScheduleText, IntervalFormIsLeftToPostgreSQL)
 {
-	for (const char *text :
-	     {"10 seconds", "1 day 2 hours 3 minutes", "00:00:10", "1 day 00:00:10", "250 milliseconds",
-	      "1 hour 30 minutes", "-1 second", "1.5 hours", ".5 hours", "10s", "1h30m", "PT10S", "P1DT2H",
-	      "1 2:03:04", "2 WEEKS", "3 Microseconds", "1 hour ago", "+10 min", "10", "  10 seconds\t", "12:00",
-	      "1 day 2 hours 3 minutes 4 seconds 5 milliseconds 6 microseconds"})
+	for (const char *text : {"10 seconds",
+	                         "1 day 2 hours 3 minutes",
+	                         "00:00:10",
+	                         "1 day 00:00:10",
+	                         "250 milliseconds",
+	                         "1 hour 30 minutes",
+	                         "-1 second",
+	                         "1.5 hours",
+	                         ".5 hours",
+	                         "10s",
+	                         "1h30m",
+	                         "PT10S",
+	                         "P1DT2H",
+	                         "1 2:03:04",
+	                         "2 WEEKS",
+	                         "3 Microseconds",
+	                         "1 hour ago",
+	                         "+10 min",
+	                         "10",
+	                         "  10 seconds\t",
+	                         "12:00",
+	                         "1 day 2 hours 3 minutes 4 seconds 5 milliseconds 6 microseconds"})
 		EXPECT_EQ(parse_schedule_text(text), std::nullopt) << text;
 }
 
@@ -144,12 +161,16 @@ TEST(ScheduleText, CronShapedTextIsCronOrRefusedNeverAnInterval)
 	// PostgreSQL's interval reader skips punctuation: '1% * * * *' was one second.
 	EXPECT_EQ(schedule_error("1% * * * *"),
 	          "invalid cron expression \"1% * * * *\": unexpected character \"%\" in minute field \"1%\"");
-	EXPECT_EQ(schedule_error("0 0 * * 1#2"),
-	          "invalid cron expression \"0 0 * * 1#2\": unexpected character \"#\" in day-of-week field \"1#2\"");
-	EXPECT_EQ(schedule_error("1 day 2 3 4"), "invalid cron expression \"1 day 2 3 4\": hour \"day\" is not a number");
+	EXPECT_EQ(
+	    schedule_error("0 0 * * 1#2"),
+	    "invalid cron expression \"0 0 * * 1#2\": unexpected character \"#\" in day-of-week field \"1#2\"");
+	EXPECT_EQ(schedule_error("1 day 2 3 4"),
+	          "invalid cron expression \"1 day 2 3 4\": hour \"day\" is not a number");
 	// With * ? , or / the text is cron whatever its field count.
-	EXPECT_EQ(schedule_error("*/5 * * *"), "invalid cron expression \"*/5 * * *\": expected 5 or 6 fields, found 4");
-	EXPECT_EQ(schedule_error("1% * *"), "invalid cron expression \"1% * *\": expected 5 or 6 fields, found 3");
+	EXPECT_EQ(schedule_error("*/5 * * *"),
+	          "invalid cron expression \"*/5 * * *\": expected 5 or 6 fields, found 4");
+	EXPECT_EQ(schedule_error("1% * *"),
+	          "invalid cron expression \"1% * *\": expected 5 or 6 fields, found 3");
 	EXPECT_EQ(schedule_error("1,2"), "invalid cron expression \"1,2\": expected 5 or 6 fields, found 1");
 	// Numbers alone are cron fields; so are the month and weekday names that
 	// are also interval units (dec: decades, mon: months).
@@ -160,7 +181,8 @@ TEST(ScheduleText, CronShapedTextIsCronOrRefusedNeverAnInterval)
 
 TEST(ScheduleText, NeitherIntervalNorCronIsRefused)
 {
-	for (const char *text : {"10 secnds", "every now and then", "10 20", "mon-fri", "hourly", "1 2 3 4", "5 4 3 2 1 0 1", "5 o'clock"})
+	for (const char *text : {"10 secnds", "every now and then", "10 20", "mon-fri", "hourly", "1 2 3 4",
+	                         "5 4 3 2 1 0 1", "5 o'clock"})
 		EXPECT_EQ(schedule_error(text), std::string("invalid schedule \"") + text + "\"") << text;
 }
 
