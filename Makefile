@@ -21,7 +21,7 @@ OBJS       = $(SRCS:.cpp=.o)
 FOREMAN_HEADERS = $(wildcard src/*/*.hpp src/*.hpp)
 
 # pg_regress suites, in order; each file in sql/ has its expected/ twin.
-REGRESS      = boundary tiers jobs execution errors schedules security maintenance multitenant pipelines
+REGRESS      = boundary tiers jobs execution errors schedules cron_checks security maintenance multitenant pipelines
 REGRESS_OPTS = --inputdir=. --load-extension=pg_foreman
 
 ifeq ($(HAVE_PGXS),yes)

@@ -399,3 +399,18 @@ SELECT j.job_id, j.job_name, j.owner::regrole AS owner, t.name AS tier, j.kind,
       SELECT count(*) AS runs,
              count(*) FILTER (WHERE r.status IN ('failed', 'timed_out', 'crashed')) AS failures
         FROM foreman.job_run r WHERE r.job_id = j.job_id) s ON true;
+
+-- Schedules: preview (issue 14)
+
+-- A schedule's fire times before any job has it: read as foreman.schedule()
+-- reads it (same errors), anchored at start_at like a new job without jitter.
+CREATE FUNCTION foreman.preview(schedule text, n integer DEFAULT 5, time_zone text DEFAULT NULL,
+                                start_at timestamptz DEFAULT now())
+RETURNS SETOF timestamptz
+LANGUAGE C CALLED ON NULL INPUT STABLE
+AS 'MODULE_PATHNAME', 'foreman_preview';
+COMMENT ON FUNCTION foreman.preview IS 'the first n fire times of a schedule from start_at on, to check it before any job has it';
+REVOKE ALL ON FUNCTION foreman.preview FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman.preview TO foreman_user;
+
+-- ---- end of Schedules: preview (issue 14) ----

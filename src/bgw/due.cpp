@@ -17,7 +17,7 @@ namespace {
 void
 record_folded(const DueJob &job, const pg::DueDecisionPg &d, RunPlan *plan)
 {
-	bool overlap = !d.run && strcmp(d.reason, "overlap") == 0;
+	bool overlap = !d.run && d.overlap;
 	const char *why = !d.run ? (overlap ? "fell while the previous run was going"
 	                                    : "would have started later than misfire_grace after their fire times")
 	                  : job.policy.coalesce ? "ran once, as the run for the latest one"
@@ -45,8 +45,7 @@ plan_scheduled(const DueJob &job, TimestampTz now, RunPlan *plan)
 	SkipRecord skip{};
 	skip.scheduled_for = d.fire_time;
 	skip.reason = d.reason;
-	skip.message = strcmp(d.reason, "overlap") == 0
-	                   ? "the fire time fell while the previous run was going"
+	skip.message = d.overlap ? "the fire time fell while the previous run was going"
 	                   : "the run would have started later than misfire_grace after its fire time";
 	skip.advance = true;
 	skip.has_next = d.has_next;

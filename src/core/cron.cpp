@@ -7,6 +7,7 @@
 #include "core/pure.hpp"
 
 #include "core/cron.hpp"
+#include "core/ascii.hpp"
 #include "core/error.hpp"
 
 #include <fmt/format.h>
@@ -17,14 +18,24 @@
 
 namespace foreman::core {
 
+using ascii::is_alpha;
+using ascii::is_digit;
+using ascii::is_space;
+using ascii::lower;
+using ascii::shown;
+using ascii::trim;
+
 namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-// How many calendar years after the start year the search looks. Anything that
-// fires at all fires at least once every 8 years (29 February: 2096, then 2104),
-// so only expressions that never fire come back empty.
-constexpr std::int64_t kHorizonYears = 10;
+// How many calendar years after the start year the search looks: a whole
+// Gregorian cycle. The calendar repeats every 400 years (146097 days, a whole
+// number of weeks), so an expression that matches any date matches one within
+// the horizon. The longest wait is 40 years (29 February on a Sunday: 2088,
+// then 2128); expressions that never fire are known at parse time (can_fire())
+// and not searched for at all.
+constexpr std::int64_t kHorizonYears = 400;
 
 // How far around an instant offset changes are looked for. The zone is assumed
 // to change its offset at most once within any two such windows (every real
@@ -36,9 +47,6 @@ constexpr std::int64_t kMaxOffset = 2 * kSecondsPerDay;
 
 // The last whole second that still fits in Micros.
 constexpr std::int64_t kMaxSeconds = std::numeric_limits<Micros>::max() / kMicrosPerSecond;
-
-// How much of the expression an error message repeats.
-constexpr std::size_t kShownBytes = 120;
 
 // One field of an expression: its name in messages and the numbers it takes.
 struct FieldSpec {
@@ -74,69 +82,6 @@ struct ParsedField {
 	bool star = false; // began with '*' or '?'
 	bool last = false; // L
 };
-
-// is_space: ASCII whitespace only, so that the server's locale cannot change
-// how an expression splits.
-bool
-is_space(char c)
-{
-	return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-// is_digit: ASCII digits.
-bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-// is_alpha: ASCII letters.
-bool
-is_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-// to_lower: ASCII lower case, again independent of the locale.
-char
-to_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// lower: an ASCII lower-case copy.
-std::string
-lower(std::string_view s)
-{
-	std::string out(s);
-	for (char &c : out)
-		c = to_lower(c);
-	return out;
-}
-
-// trim: s without leading and trailing whitespace.
-std::string_view
-trim(std::string_view s)
-{
-	while (!s.empty() && is_space(s.front()))
-		s.remove_prefix(1);
-	while (!s.empty() && is_space(s.back()))
-		s.remove_suffix(1);
-	return s;
-}
-
-// shown: s cut to a length fit for a message, never inside a UTF-8 sequence,
-// so that the server can still convert the message to the client's encoding.
-std::string
-shown(std::string_view s)
-{
-	if (s.size() <= kShownBytes)
-		return std::string(s);
-	std::size_t n = kShownBytes;
-	while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
-		n--;
-	return std::string(s.substr(0, n)) + "...";
-}
 
 // fail: throws the error every malformed expression gets (22023).
 [[noreturn]] void
@@ -488,27 +433,51 @@ CronExpr::parse(std::string_view raw)
 	expr.days_star_ = days.star;
 	expr.weekdays_ = weekdays.mask;
 	expr.weekdays_star_ = weekdays.star;
+	expr.can_fire_ = expr.some_date_matches();
 	return expr;
 }
 
-// next_day: a linear scan of at most 31 days; the weekday advances with it.
+// next_day: the month's matching days as one mask, so a month costs the same
+// whatever the fields. The weekdays repeat every 7 days: the days of the month
+// on a named weekday are a 7-bit pattern copied five times.
 int
 CronExpr::next_day(std::int64_t year, int month, int day) const
 {
 	int last = days_in_month(year, month);
 	if (day > last)
 		return -1;
-	std::int64_t days = days_from_civil(year, month, day) + 4; // 1970-01-01 was a Thursday
-	int weekday = static_cast<int>(days - floor_div(days, 7) * 7);
-	for (; day <= last; day++, weekday = (weekday + 1) % 7) {
-		bool dom = ((days_ >> day) & 1) || (last_day_ && day == last);
-		bool dow = (weekdays_ >> weekday) & 1;
-		// Vixie cron: either day field left open means both must match;
-		// both restricted means either may.
-		if ((days_star_ || weekdays_star_) ? (dom && dow) : (dom || dow))
-			return day;
+	std::int64_t first = days_from_civil(year, month, 1) + 4; // 1970-01-01 was a Thursday
+	int first_weekday = static_cast<int>(first - floor_div(first, 7) * 7);
+	std::uint64_t week = 0; // bit k: day k + 1 of the month is on a named weekday
+	for (int k = 0; k < 7; k++)
+		week |= ((weekdays_ >> ((first_weekday + k) % 7)) & 1) << k;
+	std::uint64_t in_month = (std::uint64_t{2} << last) - 2; // days 1..last
+	std::uint64_t dow = (week | week << 7 | week << 14 | week << 21 | week << 28) << 1;
+	std::uint64_t dom = days_ | (last_day_ ? bit(last) : 0);
+	// Vixie cron: either day field left open means both must match; both
+	// restricted means either may.
+	std::uint64_t match = (days_star_ || weekdays_star_) ? (dom & dow) : (dom | dow);
+	return next_bit(match & in_month, day);
+}
+
+// some_date_matches: in a 400-year cycle every day of a month that exists at
+// all falls on every weekday (29 February too: 2004 is a Sunday, 2016 a Monday,
+// 2000 a Tuesday...), and so does the last day of every month. So when the day
+// fields are ORed, a weekday always matches; when ANDed, a named day must exist
+// in a named month. The unit tests check this against a walk through a cycle.
+bool
+CronExpr::some_date_matches() const
+{
+	if (!days_star_ && !weekdays_star_)
+		return true;
+	for (int month = 1; month <= 12; month++) {
+		if (!((months_ >> month) & 1))
+			continue;
+		int longest = month == 2 ? 29 : days_in_month(2001, month);
+		if (last_day_ || (days_ & ((std::uint64_t{2} << longest) - 1)) != 0)
+			return true;
 	}
-	return -1;
+	return false;
 }
 
 // next_wall_after: field by field from the largest; a field with no match
@@ -517,6 +486,8 @@ CronExpr::next_day(std::int64_t year, int month, int day) const
 std::optional<std::int64_t>
 CronExpr::next_wall_after(std::int64_t wall) const
 {
+	if (!can_fire_)
+		return std::nullopt;
 	const std::int64_t start = wall + 1;
 	const std::int64_t start_day = floor_div(start, kSecondsPerDay);
 	const int start_second = static_cast<int>(start - start_day * kSecondsPerDay);

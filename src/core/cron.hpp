@@ -23,8 +23,14 @@ public:
 	static CronExpr parse(std::string_view text);
 
 	// The first fire instant strictly after `after`, or nullopt when there is
-	// none within the search horizon (e.g. 30 February).
+	// none: the expression never fires (30 February), or the next fire time
+	// would not fit in Micros. The search covers a whole 400-year Gregorian
+	// cycle, so an expression that fires at all is always found.
 	std::optional<Micros> next_after(Micros after, const TimeZone &tz) const;
+
+	// False when no date matches the day and month fields in any year
+	// (30 February, 31 April): such an expression never fires, in any zone.
+	bool can_fire() const { return can_fire_; }
 
 	// True when a seconds field was given.
 	bool has_seconds() const { return has_seconds_; }
@@ -43,6 +49,9 @@ private:
 	// The first day >= day of year/month that the day fields match, or -1.
 	int next_day(std::int64_t year, int month, int day) const;
 
+	// Whether some date of the 400-year cycle matches (see can_fire()).
+	bool some_date_matches() const;
+
 	std::string text_;
 	bool has_seconds_ = false;
 	// Bit n set: value n matches. Day-of-week 7 is folded into 0 (Sunday).
@@ -57,6 +66,7 @@ private:
 	// day fields; when both are restricted a day matches if either does.
 	bool days_star_ = false;
 	bool weekdays_star_ = false;
+	bool can_fire_ = true;
 };
 
 } // namespace foreman::core

@@ -2,13 +2,20 @@
 #include "core/pure.hpp"
 
 #include "core/schedule.hpp"
+#include "core/ascii.hpp"
 #include "core/error.hpp"
+#include "core/interval_text.hpp"
 
 #include <fmt/format.h>
 
-#include <cctype>
-
 namespace foreman::core {
+
+namespace {
+
+const char *const kScheduleHint = "Give an interval such as '10 seconds', a cron expression such as "
+                                  "'*/5 * * * *', '@hourly', '@once' or '@reboot'.";
+
+} // namespace
 
 const char *
 schedule_kind_name(ScheduleKind kind)
@@ -26,45 +33,18 @@ schedule_kind_name(ScheduleKind kind)
 	return "interval";
 }
 
-namespace {
-
-std::string_view
-trim(std::string_view s)
-{
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-		s.remove_prefix(1);
-	while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-		s.remove_suffix(1);
-	return s;
-}
-
-// A cron field as it starts: digits, '*', '?', or a range/list/step of them.
-bool
-cron_like_field(std::string_view field)
-{
-	if (field.empty())
-		return false;
-	for (char c : field)
-		if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '*' || c == '?' || c == '/' || c == ',' ||
-		      c == '-'))
-			return false;
-	return true;
-}
-
-} // namespace
-
+// parse_schedule_text: keywords first, then the interval form, then cron by
+// shape (doc/cron.md, "Interval or cron").
 std::optional<Schedule>
 parse_schedule_text(std::string_view raw)
 {
-	std::string_view text = trim(raw);
+	std::string_view text = ascii::trim(raw);
 	if (text.empty())
 		throw Error(sqlstate::kInvalidParameterValue, "schedule must not be empty", {},
 		            "Give an interval such as '10 seconds' or a cron expression such as '*/5 * * * *'.");
 
 	if (text.front() == '@') {
-		std::string word;
-		for (char c : text)
-			word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+		std::string word = ascii::lower(text);
 		if (word == "@once")
 			return Schedule{ScheduleKind::Once, 0, std::nullopt};
 		if (word == "@reboot")
@@ -72,30 +52,25 @@ parse_schedule_text(std::string_view raw)
 		return Schedule{ScheduleKind::Cron, 0, CronExpr::parse(text)};
 	}
 
-	// Count whitespace-separated fields: 5 or 6 whose first two look like cron
-	// fields mean cron; anything else is left to PostgreSQL's interval reader
-	// ('1 day 2 hours 3 minutes' has six fields, but 'day' is no cron field).
-	std::size_t fields = 0;
-	std::string_view first, second;
-	std::size_t i = 0;
-	while (i < text.size()) {
-		while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
-			i++;
-		if (i >= text.size())
-			break;
-		std::size_t start = i;
-		while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i])))
-			i++;
-		std::string_view field = text.substr(start, i - start);
-		if (fields == 0)
-			first = field;
-		else if (fields == 1)
-			second = field;
-		fields++;
-	}
-	if (fields >= 5 && cron_like_field(first) && cron_like_field(second))
+	if (is_interval_form(text))
+		return std::nullopt;
+	std::size_t fields = ascii::words(text).size();
+	if (fields == 5 || fields == 6 || text.find_first_of("*?,/") != std::string_view::npos)
 		return Schedule{ScheduleKind::Cron, 0, CronExpr::parse(text)};
-	return std::nullopt;
+	throw Error(sqlstate::kInvalidParameterValue, fmt::format("invalid schedule \"{}\"", ascii::shown(text)),
+	            "It is neither an interval nor a cron expression.", kScheduleHint);
+}
+
+void
+require_can_fire(const Schedule &schedule)
+{
+	if (schedule.kind != ScheduleKind::Cron || schedule.cron->can_fire())
+		return;
+	throw Error(sqlstate::kInvalidParameterValue,
+	            fmt::format("cron expression \"{}\" never fires", ascii::shown(schedule.cron->text())),
+	            "No date in any year matches both its day-of-month and its month field.",
+	            "February has 28 or 29 days; April, June, September and November have 30. Write L for the "
+	            "last day of a month, as in '0 0 L 2 *'.");
 }
 
 Schedule

@@ -25,16 +25,22 @@ inline constexpr Micros kMinPeriod = 100 * kMicrosPerMilli;
 
 struct Schedule {
 	ScheduleKind kind = ScheduleKind::Interval;
-	Micros period = 0;           // Interval: the period, >= kMinPeriod
+	Micros period = 0;            // Interval: the period, >= kMinPeriod
 	std::optional<CronExpr> cron; // Cron: the expression
 };
 
-// Reads schedule text that is not a PostgreSQL interval literal: '@once',
-// '@reboot', the cron shorthands ('@hourly', ...) and cron expressions.
-// Returns nullopt when the text should be read as an interval literal instead
-// (the caller owns interval parsing: PostgreSQL's interval_in).
-// Throws core::Error (22023) for text that is meant as cron but malformed.
+// Reads schedule text (doc/cron.md, "Interval or cron"): '@once', '@reboot',
+// the cron shorthands ('@hourly', ...) and, for text not in interval form
+// (core/interval_text.hpp) with 5 or 6 fields, cron expressions. Returns
+// nullopt for text in interval form: the caller reads it with PostgreSQL's
+// interval_in. Throws core::Error (22023) for malformed cron, naming the field,
+// and for text that is neither.
 std::optional<Schedule> parse_schedule_text(std::string_view text);
+
+// Throws core::Error (22023, with a hint) for a schedule that can never fire
+// ('0 0 31 2 *'). Called where a schedule is given, not where a stored one is
+// read again, so a job stored before this check still loads (and never fires).
+void require_can_fire(const Schedule &schedule);
 
 // An interval schedule; throws core::Error (22023) when period < kMinPeriod.
 Schedule interval_schedule(Micros period);

@@ -39,7 +39,9 @@ kind_from_name(const char *name)
 		return core::ScheduleKind::Cron;
 	if (strcmp(name, "once") == 0)
 		return core::ScheduleKind::Once;
-	if (strcmp(name, "reboot") == 0)
+	// '@after' (a job that runs only after other jobs) never fires by time,
+	// as @reboot does not.
+	if (strcmp(name, "reboot") == 0 || strcmp(name, "after") == 0)
 		return core::ScheduleKind::Reboot;
 	return core::ScheduleKind::Interval;
 }
@@ -69,6 +71,7 @@ parse_schedule(const char *text, const char *time_zone)
 		auto parsed = core::parse_schedule_text(text);
 		if (!parsed)
 			return false;
+		core::require_can_fire(*parsed);
 		result.kind = core::schedule_kind_name(parsed->kind);
 		result.default_tier = core::default_tier(*parsed, PgTimeZone(tz));
 		result.typical_period_us = core::typical_period(*parsed, PgTimeZone(tz));
@@ -189,6 +192,7 @@ decide_due(const JobSchedule &js, TimestampTz due, TimestampTz now, const DuePol
 		                                       to_unix_micros(now), policy);
 		out.run = d.action == core::DueAction::Run;
 		out.reason = d.reason;
+		out.overlap = d.reason && strcmp(d.reason, "overlap") == 0;
 		out.fire_time = from_unix_micros(d.fire_time);
 		out.folded = d.folded;
 		out.folded_from = from_unix_micros(d.folded_from);

@@ -36,8 +36,10 @@ struct ParsedSchedule {
 };
 
 // Reads schedule text: '@once', '@reboot', cron (5 or 6 fields, @hourly ...),
-// or any PostgreSQL interval literal. Raises 22023 with a hint for anything
-// else, or for intervals that are not positive or shorter than 100 ms.
+// or a PostgreSQL interval literal in interval form (core/interval_text.hpp).
+// Raises 22023 with a hint for anything else, for a cron expression that never
+// fires ('0 0 31 2 *'), and for intervals that are not positive or shorter
+// than 100 ms.
 ParsedSchedule parse_schedule(const char *text, const char *time_zone);
 
 // The first fire time strictly after `after`; false when there is none.
@@ -58,7 +60,8 @@ struct DuePolicyPg {
 // core::DueDecision in PostgreSQL terms.
 struct DueDecisionPg {
 	bool run;
-	const char *reason; // for a skip: "misfire" | "overlap" (static strings)
+	const char *reason; // for a skip: "misfire" | "overlap" (static strings, recorded as the run's reason)
+	bool overlap;       // the skip is for an overlap (else a misfire)
 	TimestampTz fire_time;
 	int64 folded;
 	TimestampTz folded_from;

@@ -4,10 +4,15 @@
 // else escaping is a crash). What parses must give fire times that move
 // forward, fall on whole seconds (whole minutes without a seconds field), and
 // are found again from just before them: in UTC, and in a synthetic zone whose
-// offset keeps jumping, so that gaps and overlaps are fuzzed without libc.
+// offset keeps jumping, so that gaps and overlaps are fuzzed without libc. An
+// expression that can_fire() always fires again from an ordinary start (the
+// search covers a 400-year cycle); one that cannot never does. The same bytes
+// as a schedule text: a valid cron expression is read as cron, never as an
+// interval, and text read as an interval has none of cron's * ? , / in it.
 // Run it with scripts/fuzz.sh.
 #include "core/cron.hpp"
 #include "core/error.hpp"
+#include "core/schedule.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +50,9 @@ require(bool ok, const char *what, const CronExpr &expr, Micros after)
 	std::abort();
 }
 
+// kOrdinary: starts within this of 1970 have fire times after them, if any.
+constexpr Micros kOrdinary = 100000LL * 366 * 86400 * kMicrosPerSecond;
+
 // check_fire_times: the first few fire times after `start` in one zone.
 void
 check_fire_times(const CronExpr &expr, const TimeZone &tz, Micros start)
@@ -53,6 +61,10 @@ check_fire_times(const CronExpr &expr, const TimeZone &tz, Micros start)
 	Micros after = start;
 	for (int i = 0; i < 4; i++) {
 		std::optional<Micros> next = expr.next_after(after, tz);
+		bool ordinary = after > -kOrdinary && after < kOrdinary;
+		require(next.has_value() == (expr.can_fire() && (ordinary || next)),
+		        expr.can_fire() ? "no fire time although it can fire" : "a fire time although it cannot fire", expr,
+		        after);
 		if (!next)
 			return;
 		require(*next > after, "fire time not after the instant given", expr, after);
@@ -67,10 +79,34 @@ check_fire_times(const CronExpr &expr, const TimeZone &tz, Micros start)
 
 } // namespace
 
+// schedule_kind: how parse_schedule_text reads text: 'i' (an interval, left
+// to PostgreSQL), 'c' (cron), 'o' (another kind) or 'e' (refused, 22023).
+char
+schedule_kind(std::string_view text)
+{
+	try {
+		std::optional<Schedule> schedule = parse_schedule_text(text);
+		if (!schedule) {
+			if (text.find_first_of("*?,/") != std::string_view::npos) {
+				std::fprintf(stderr, "cron_fuzz: read as an interval: \"%.*s\"\n", static_cast<int>(text.size()),
+				             text.data());
+				std::abort();
+			}
+			return 'i';
+		}
+		return schedule->kind == ScheduleKind::Cron ? 'c' : 'o';
+	} catch (const Error &e) {
+		if (std::strcmp(e.sqlstate(), "22023") != 0)
+			std::abort();
+		return 'e';
+	}
+}
+
 extern "C" int
 LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
 	std::string_view text(reinterpret_cast<const char *>(data), size);
+	char kind = schedule_kind(text);
 	std::optional<CronExpr> expr;
 	try {
 		expr = CronExpr::parse(text);
@@ -79,6 +115,7 @@ LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 			std::abort();
 		return 0;
 	}
+	require(kind == 'c', "a valid cron expression is not read as cron", *expr, 0);
 	// What parsed once parses again from its own text.
 	CronExpr again = CronExpr::parse(expr->text());
 	require(again.has_seconds() == expr->has_seconds(), "text() parses differently", *expr, 0);

@@ -106,3 +106,100 @@ TEST(ShortestPeriod, SeesTheShortGapOfACronListBesideItsLongTypicalPeriod)
 	EXPECT_EQ(shortest_period(*late, kUtc), 60 * kSec) << "minute 59 of one hour, then minute 0 of the next";
 	EXPECT_EQ(shortest_period(interval_schedule(10 * kSec), kUtc), 10 * kSec);
 }
+
+// ---------------------------------------------------------------------------
+// Interval or cron (doc/cron.md): an interval only in interval form; cron by
+// shape; anything else refused.
+
+namespace {
+
+// schedule_error: the message parse_schedule_text throws for text (22023).
+std::string
+schedule_error(const char *text)
+{
+	try {
+		parse_schedule_text(text);
+	} catch (const Error &e) {
+		EXPECT_STREQ(e.sqlstate(), "22023") << text;
+		return e.what();
+	}
+	ADD_FAILURE() << "no error for \"" << text << "\"";
+	return "";
+}
+
+} // namespace
+
+TEST(ScheduleText, IntervalFormIsLeftToPostgreSQL)
+{
+	for (const char *text : {"10 seconds",
+	                         "1 day 2 hours 3 minutes",
+	                         "00:00:10",
+	                         "1 day 00:00:10",
+	                         "250 milliseconds",
+	                         "1 hour 30 minutes",
+	                         "-1 second",
+	                         "1.5 hours",
+	                         ".5 hours",
+	                         "10s",
+	                         "1h30m",
+	                         "PT10S",
+	                         "P1DT2H",
+	                         "1 2:03:04",
+	                         "2 WEEKS",
+	                         "3 Microseconds",
+	                         "1 hour ago",
+	                         "+10 min",
+	                         "10",
+	                         "  10 seconds\t",
+	                         "12:00",
+	                         "1 day 2 hours 3 minutes 4 seconds 5 milliseconds 6 microseconds"})
+		EXPECT_EQ(parse_schedule_text(text), std::nullopt) << text;
+}
+
+TEST(ScheduleText, CronShapedTextIsCronOrRefusedNeverAnInterval)
+{
+	// PostgreSQL's interval reader skips punctuation: '1% * * * *' was one second.
+	EXPECT_EQ(schedule_error("1% * * * *"),
+	          "invalid cron expression \"1% * * * *\": unexpected character \"%\" in minute field \"1%\"");
+	EXPECT_EQ(
+	    schedule_error("0 0 * * 1#2"),
+	    "invalid cron expression \"0 0 * * 1#2\": unexpected character \"#\" in day-of-week field \"1#2\"");
+	EXPECT_EQ(schedule_error("1 day 2 3 4"),
+	          "invalid cron expression \"1 day 2 3 4\": hour \"day\" is not a number");
+	// With * ? , or / the text is cron whatever its field count.
+	EXPECT_EQ(schedule_error("*/5 * * *"),
+	          "invalid cron expression \"*/5 * * *\": expected 5 or 6 fields, found 4");
+	EXPECT_EQ(schedule_error("1% * *"),
+	          "invalid cron expression \"1% * *\": expected 5 or 6 fields, found 3");
+	EXPECT_EQ(schedule_error("1,2"), "invalid cron expression \"1,2\": expected 5 or 6 fields, found 1");
+	// Numbers alone are cron fields; so are the month and weekday names that
+	// are also interval units (dec: decades, mon: months).
+	for (const char *text : {"1 2 3 4 5", "1 2 3 4 5 6", "0 0 1 dec mon", "0 9 * * mon-fri", "@hourly",
+	                         "0 0 29 2 */7", "  5 4 * * sun  "})
+		EXPECT_EQ(parse_schedule_text(text)->kind, ScheduleKind::Cron) << text;
+}
+
+TEST(ScheduleText, NeitherIntervalNorCronIsRefused)
+{
+	for (const char *text : {"10 secnds", "every now and then", "10 20", "mon-fri", "hourly", "1 2 3 4",
+	                         "5 4 3 2 1 0 1", "5 o'clock"})
+		EXPECT_EQ(schedule_error(text), std::string("invalid schedule \"") + text + "\"") << text;
+}
+
+TEST(ScheduleText, CronThatNeverFiresIsRefusedWhenGiven)
+{
+	for (const char *text : {"0 0 31 2 *", "0 0 30,31 feb ?", "0 0 31 4,6,9,11 *", "0 0 30 2 */7"}) {
+		try {
+			require_can_fire(*parse_schedule_text(text));
+			ADD_FAILURE() << "no error for \"" << text << "\"";
+		} catch (const Error &e) {
+			EXPECT_STREQ(e.sqlstate(), "22023") << text;
+			EXPECT_EQ(std::string(e.what()), std::string("cron expression \"") + text + "\" never fires");
+			EXPECT_NE(e.hint().find("Write L"), std::string::npos) << text;
+		}
+	}
+	// Both day fields restricted: either may match, so Mondays in February fire.
+	for (const char *text : {"0 0 31 2 mon", "0 0 29 2 */7", "0 0 L 2 *", "@yearly", "@once", "@reboot"})
+		EXPECT_NO_THROW(require_can_fire(*parse_schedule_text(text))) << text;
+	EXPECT_NO_THROW(require_can_fire(interval_schedule(kSec)));
+}
