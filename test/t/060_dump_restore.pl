@@ -23,7 +23,7 @@
 #     row-level security of foreman.job (what PostgreSQL does for every
 #     table with RLS); --enable-row-security dumps the jobs that role sees,
 #     and --exclude-table-data='foreman.*' leaves the schedule out; both
-#     restore cleanly.
+#     restore cleanly. -N foreman makes a dump that does not restore.
 #  6. The dump holds no statement that CREATE EXTENSION makes again (the
 #     class of pg_cron's CREATE POLICY that broke restores).
 use strict;
@@ -397,6 +397,12 @@ ok($ok, 'with --enable-row-security it succeeds') or diag($err);
 ($ok, $out, $err) = tool($src, 'pg_dump', '-U', 'alice', "--exclude-table-data=foreman.*", '-f', "$tmp/owned_none.sql",
 	'owned');
 ok($ok, "with --exclude-table-data='foreman.*' too") or diag($err);
+($ok, $out, $err) = tool($src, 'pg_dump', '-U', 'alice', '-N', 'foreman', '-f', "$tmp/owned_n.sql", 'owned');
+ok($ok, 'with -N foreman the dump is made') or diag($err);
+query($src, 'CREATE DATABASE owned_n');
+($ok, $out, $err) = psql_file($src, 'owned_n', "$tmp/owned_n.sql", '--single-transaction');
+like($err, qr/schema "foreman" does not exist/, 'but it does not restore: the extension comes without its schema');
+query($src, 'DROP DATABASE owned_n');
 for my $case (['owned_rls', 'mine'], ['owned_none', ''])
 {
 	my ($name, $jobs) = @$case;
