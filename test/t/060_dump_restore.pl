@@ -5,7 +5,8 @@
 #     built-in tiers and built-in job, same-named jobs of several owners), run
 #     for a while, one run still going, is dumped from one snapshot (plain and
 #     custom format, and without history).
-#  2. Same cluster, plain format, psql --single-transaction with ON_ERROR_STOP,
+#  2. Same cluster, plain format (COPY, and INSERT statements), psql
+#     --single-transaction with ON_ERROR_STOP,
 #     pg_foreman off meanwhile: no error, no warning; every job, tier, run and
 #     maintenance row comes back exactly (owners by name), the built-ins once,
 #     the run that was going as 'crashed' (reason 'restored'), the identity
@@ -165,6 +166,8 @@ ok($ok, 'pg_dump, plain format') or diag($err);
 is($err, '', 'pg_dump says nothing on stderr');
 ($ok, $out, $err) = tool($src, 'pg_dump', "--snapshot=$snapshot", '-Fc', '-f', "$tmp/app.dump", 'app');
 ok($ok, 'pg_dump, custom format') or diag($err);
+($ok, $out, $err) = tool($src, 'pg_dump', "--snapshot=$snapshot", '--column-inserts', '-f', "$tmp/app_inserts.sql", 'app');
+ok($ok, 'pg_dump --column-inserts') or diag($err);
 ($ok, $out, $err) = tool($src, 'pg_dump', "--snapshot=$snapshot", '-Fc', '--exclude-table-data=foreman.job_run',
 	'-f', "$tmp/nohist.dump", 'app');
 ok($ok, 'pg_dump --exclude-table-data=foreman.job_run') or diag($err);
@@ -202,6 +205,18 @@ for my $what (sort keys %catalog_sql)
 	is(query($src, $catalog_sql{$what}, 'restored'), $expected{$what}, "restored $what equal the dumped ones")
 	  unless $what eq 'running_runs';
 }
+# The same with INSERT statements instead of COPY.
+query($src, 'CREATE DATABASE restored_ins');
+($ok, $out, $err) = psql_file($src, 'restored_ins', "$tmp/app_inserts.sql", '--single-transaction');
+ok($ok, 'restore of a --column-inserts dump');
+is($err, '', 'no error and no warning on restore');
+for my $what (sort keys %catalog_sql)
+{
+	is(query($src, $catalog_sql{$what}, 'restored_ins'), $expected{$what}, "INSERT statements: restored $what equal")
+	  unless $what eq 'running_runs';
+}
+query($src, 'DROP DATABASE restored_ins');
+
 is( query($src, q{
 		SELECT jsonb_agg(to_jsonb(r) - 'owner' - 'run_id' - 'status' - 'reason' - 'message' - 'finished_at'
 		                 - 'duration' - 'summary_pending' ORDER BY run_id)
