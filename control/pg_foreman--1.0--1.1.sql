@@ -274,6 +274,31 @@ CREATE TRIGGER restore_run BEFORE INSERT ON foreman.job_run FOR EACH ROW
     WHEN (pg_catalog.current_setting('search_path') NOT IN ('pg_catalog, pg_temp', 'foreman, pg_temp'))
     EXECUTE FUNCTION foreman._restore_run();
 
+-- Jobs restored without their owner, and their runs, given to a role made
+-- since (of that name). The jobs stay disabled: enable them with
+-- foreman.alter_job(..., enabled => true). Superusers only.
+CREATE FUNCTION foreman.adopt_restored_jobs(owner regrole)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    role_name name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = owner);
+    n bigint;
+BEGIN
+    UPDATE foreman.job j
+       SET owner = adopt_restored_jobs.owner, revision = j.revision + 1,
+           disabled_reason = pg_catalog.format('restored without its owner; adopted by role "%s": enable it with foreman.alter_job(..., enabled => true)', role_name)
+     WHERE j.owner = 0 AND j.owner_name = role_name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE foreman.maintenance m SET owner = adopt_restored_jobs.owner WHERE m.owner = 0 AND m.owner_name = role_name;
+    UPDATE foreman.job_run r SET owner = adopt_restored_jobs.owner WHERE r.owner = 0 AND r.owner_name = role_name;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION foreman.adopt_restored_jobs IS 'give the jobs restored without their owner (and their runs) to the role of that name made since; they stay disabled';
+REVOKE ALL ON FUNCTION foreman.adopt_restored_jobs(regrole) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION foreman._restored_owner(name), foreman._restored_id(regclass, name, bigint),
     foreman._restore_merge(regclass, name, jsonb, name[]), foreman._restore_tier(), foreman._restore_job(),
     foreman._restore_maintenance(), foreman._restore_run() FROM PUBLIC;
