@@ -56,8 +56,9 @@ sub extension_schema
 	for (split /\n/, $dump)
 	{
 		next if /^--/ || /^\s*$/ || /^\\(un)?restrict / || /binary_upgrade_set_/;
-		# binary upgrade's relfrozenxid stanzas
+		# state, not schema: binary upgrade's relfrozenxid stanzas, sequence values
 		next if /^UPDATE pg_catalog\.pg_class$/ || /^SET relfrozenxid = / || /^WHERE oid = /;
+		next if /^SELECT pg_catalog\.setval\(/;
 		s/(binary_upgrade_create_empty_extension\('pg_foreman', 'foreman', false, '[^']*', )'\{[0-9,]*\}'/$1'{oids}'/;
 		push @lines, $_;
 	}
@@ -155,6 +156,7 @@ my $rows = query($node, qq{
 query($node, 'DROP DATABASE maker');
 my ($tier_line, $copied) = split /\n/, $rows, 2;
 my ($job_rows, $maint_rows) = split /^--maintenance--\n/m, $copied;
+s/\n+\z// for ($job_rows, $maint_rows);
 my ($tier_id) = $tier_line =~ /^tier (\d+)$/ or die "no tier id in: $tier_line";
 query($node, qq{
 	INSERT INTO foreman.tier (tier_id, name, tick) VALUES ($tier_id, 'long', '1 second');
