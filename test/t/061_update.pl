@@ -177,6 +177,8 @@ ok( wait_until($node, q{SELECT count(*) > 0 FROM foreman.job_run WHERE job_name 
 		20, db => 'old'),
 	'a job scheduled at 1.0 runs')
   or needs_compat();
+like(slurp_file($node->logfile), qr/pg_foreman: catalog version 1\.0 in database \d+; bookkeeping follows it/,
+	'the server log says which catalog the bookkeeping follows');
 for my $job (sort keys %runs_before)
 {
 	ok( wait_until($node, qq{SELECT count(*) >= $runs_before{$job} FROM foreman.job_run WHERE job_name = '$job'
