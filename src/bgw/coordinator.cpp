@@ -266,6 +266,7 @@ setup(Datum)
 	coord.name = MyBgworkerEntry->bgw_name;
 
 	pqsignal(SIGTERM, runner_sigterm);
+	pqsignal(SIGINT, runner_sigint);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(coord.args.dboid, InvalidOid, 0);

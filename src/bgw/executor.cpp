@@ -415,6 +415,7 @@ executor_main(Datum)
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof args);
 
 	pqsignal(SIGTERM, runner_sigterm);
+	pqsignal(SIGINT, runner_sigint);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);

@@ -10,7 +10,9 @@ extern "C" {
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
+#include "replication/syncrep.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/ps_status.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -26,6 +28,9 @@ volatile sig_atomic_t got_sigterm = false;
 volatile sig_atomic_t in_job = false;
 volatile sig_atomic_t job_timed_out = false;
 volatile sig_atomic_t job_terminated = false;
+// A signal ended this process's wait for a synchronous standby: the last
+// commit is local only (see runner_durable_begin).
+volatile sig_atomic_t sync_wait_cut = false;
 // When the running job was cancelled (its timeout, or SIGTERM); 0: not yet.
 // An aligned 64-bit store from a signal handler.
 volatile TimestampTz cancelled_at = 0;
@@ -68,6 +73,27 @@ cancel_job()
 	if (cancelled_at == 0)
 		cancelled_at = GetCurrentTimestamp();
 	SetLatch(MyLatch);
+}
+
+// Signal context: a commit of this process waits for a synchronous standby.
+bool
+waiting_for_sync_standby()
+{
+	return MyProc != nullptr && MyProc->syncRepState == SYNC_REP_WAITING;
+}
+
+// Signal context: ends the wait for a synchronous standby the way a cancel
+// ends it for any backend (SyncRepWaitForLSN returns with a WARNING; the
+// commit stays, locally). Outside a job and that wait, nothing is cancelled:
+// the process's own statements are not for anyone to cut.
+void
+cut_sync_wait()
+{
+	if (!waiting_for_sync_standby())
+		return;
+	sync_wait_cut = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
 }
 
 void
@@ -218,6 +244,24 @@ runner_exit(int, Datum)
 	PG_END_TRY();
 }
 
+// Resets the session, then records the outcome (kept pending until it commits).
+void
+record_outcome(const DueJob &job, int64 run_id, RunOutcome &o, TimestampTz started)
+{
+	// The session first (it touches no foreman table, so no user's lock on
+	// one can stop it): the next job must not see this one's state.
+	internal_xact_begin();
+	session_reset();
+	internal_xact_commit();
+
+	// Then the outcome. Kept until it commits: a lock on a foreman table
+	// delays it (lock_timeout), it does not lose it.
+	o.finished_at = GetCurrentTimestamp();
+	keep_pending(run_id, job.job_id, o);
+	(void)runner_flush_pending();
+	log_run(job, run_id, o.status, o.message, started);
+}
+
 } // namespace
 
 void
@@ -235,8 +279,34 @@ runner_sigterm(SIGNAL_ARGS)
 	got_sigterm = true;
 	if (in_job)
 		cancel_job();
+	else
+		cut_sync_wait();
 	SetLatch(MyLatch);
 	errno = save_errno;
+}
+
+void
+runner_sigint(SIGNAL_ARGS)
+{
+	int save_errno = errno;
+	if (in_job)
+		cancel_job();
+	else
+		cut_sync_wait();
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+void
+runner_durable_begin()
+{
+	sync_wait_cut = false;
+}
+
+bool
+runner_durable_end()
+{
+	return !sync_wait_cut && !got_sigterm;
 }
 
 bool
@@ -273,6 +343,10 @@ core::RunStatus
 runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started, MemoryContext job_context,
                const RunHooks &hooks)
 {
+	if (got_sigterm) {
+		runner_not_started(job, run_id, attempt, started);
+		return core::RunStatus::Cancelled;
+	}
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
 	RunOutcome o{};
@@ -301,6 +375,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		in_job = true;
 		if (got_sigterm)
 			cancel_job();
+		CHECK_FOR_INTERRUPTS(); // a stop that came while the owner was entered: cancelled before it starts
 		if (job.timeout_ms > 0)
 			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
 		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
@@ -327,21 +402,30 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
 	o.stopping = got_sigterm;
-
-	// The session first (it touches no foreman table, so no user's lock on
-	// one can stop it): the next job must not see this one's state.
-	internal_xact_begin();
-	session_reset();
-	internal_xact_commit();
-
-	// Then the outcome. Kept until it commits: a lock on a foreman table
-	// delays it (lock_timeout), it does not lose it.
-	o.finished_at = GetCurrentTimestamp();
-	keep_pending(run_id, job.job_id, o);
-	(void)runner_flush_pending();
-	log_run(job, run_id, o.status, o.message, started);
+	record_outcome(job, run_id, o, started);
 	return o.status;
 }
+
+void
+runner_not_started(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started)
+{
+	RunOutcome o{};
+	o.status = core::RunStatus::Cancelled;
+	o.attempt = attempt;
+	o.batches = -1;
+	o.stopping = true;
+	o.sqlstate = "57014";
+	if (got_sigterm) {
+		o.reason = "stopping";
+		o.message = "the process was stopping before the job started; it did not run";
+	} else {
+		o.reason = "start not confirmed";
+		o.message = "the wait for the synchronous standby to confirm the run's start was cancelled; "
+		            "the job did not run";
+	}
+	record_outcome(job, run_id, o, started);
+}
+
 
 const char *
 runner_last_error()

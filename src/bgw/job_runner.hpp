@@ -23,6 +23,19 @@ void runner_init();
 void runner_sigterm(SIGNAL_ARGS);
 bool runner_stop_requested();
 
+// SIGINT handler for the same processes (pg_cancel_backend): cancels a
+// running job; outside a job it only ends a wait for a synchronous standby.
+void runner_sigint(SIGNAL_ARGS);
+
+// Around the commit that records a run's start: runner_durable_end() is
+// false when that commit's wait for a synchronous standby was cut by a
+// signal (the start is not known to the standby, which may become the
+// primary and run the fire time again) or the process is stopping. Then
+// the job must not start: runner_not_started records why.
+void runner_durable_begin();
+bool runner_durable_end();
+void runner_not_started(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started);
+
 // True while a job's command runs in this process.
 bool runner_in_job();
 

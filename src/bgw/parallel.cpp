@@ -4,6 +4,7 @@
 // an executor.
 #include "bgw/coordinator_state.hpp"
 #include "bgw/executor.hpp"
+#include "bgw/job_runner.hpp"
 
 extern "C" {
 #include "utils/timestamp.h"
@@ -29,6 +30,7 @@ bool warned_no_worker = false;
 int64
 start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 {
+	runner_durable_begin();
 	internal_xact_begin(true);
 	RunPlan plan = plan_job(job, now);
 	int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
@@ -36,6 +38,12 @@ start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 		mark_run_delayed(run_id, (now - plan.start.scheduled_for) / 1000);
 	internal_xact_commit();
 	*attempt = plan.start.attempt;
+	// A start the synchronous standby did not confirm (or a coordinator
+	// that stops) hands nothing over: the run is recorded as not started.
+	if (run_id != 0 && !runner_durable_end()) {
+		runner_not_started(job, run_id, plan.start.attempt, now);
+		return 0;
+	}
 	return run_id;
 }
 

@@ -167,17 +167,17 @@ Statement skip_stmt = {
 // (lock_timeout), as 1.0 did.
 const char *const kSummaryColumns[] = {"consecutive_failures", "max_failures", "retries", "retry_backoff_us",
                                        "retry_backoff_max_us", "next_run_at", "log_runs", "notify",
-                                       "owner", "job_name", "tier", "chain_id", "has_downstreams"};
+                                       "owner", "job_name", "tier", "chain_id", "has_downstreams", "last_status"};
 enum SummaryColumn {
 	kFailures, kMaxFailures, kRetries, kBackoffUs, kBackoffMaxUs, kSummaryNextRunAt, kSummaryLogRuns, kSummaryNotify,
-	kSummaryOwner, kSummaryJobName, kSummaryTier, kSummaryChainId, kHasDownstreams
+	kSummaryOwner, kSummaryJobName, kSummaryTier, kSummaryChainId, kHasDownstreams, kSummaryLastStatus
 };
 #define SUMMARY_JOB_SQL(NOTIFY, CHAIN, LOCK)                                                                   \
 	"SELECT j.consecutive_failures, j.max_failures, j.retries,"                                               \
 	"       (extract(epoch FROM j.retry_backoff) * 1000000)::int8 AS retry_backoff_us,"                      \
 	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8" \
 	"         AS retry_backoff_max_us,"                                                                       \
-	"       j.next_run_at, j.log_runs, " NOTIFY " AS notify, j.owner, j.job_name, t.name AS tier," CHAIN        \
+	"       j.next_run_at, j.log_runs, " NOTIFY " AS notify, j.owner, j.job_name, t.name AS tier, j.last_status," CHAIN \
 	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"                                       \
 	" WHERE j.job_id = $1"                                                                                    \
 	"   FOR UPDATE OF j" LOCK
@@ -187,7 +187,7 @@ Statement summary_job_stmt = {
 	                " EXISTS (SELECT FROM foreman.job_dependency d WHERE d.upstream_id = j.job_id) AS has_downstreams",
 	                " SKIP LOCKED"),
 	SUMMARY_JOB_SQL("'failures'::text", " NULL::int8 AS chain_id, false AS has_downstreams", ""), 2,
-	{INT8OID, INT8OID}, kSummaryColumns, 13};
+	{INT8OID, INT8OID}, kSummaryColumns, 14};
 
 // A run ended for good (no retry pending) in a pipeline: its downstreams
 // learn of it (the one rule of chains, foreman._chain_advance).
@@ -211,12 +211,18 @@ Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", null
 	"         message = $6, batches = $7, reason = coalesce($9, reason)" PENDING                                  \
 	"   WHERE run_id = $1 AND ($11 OR NOT $10)"                                                                   \
 	"  RETURNING 1),"                                                                                             \
-	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1)"                       \
-	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d)"
+	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1),"                      \
+	" b AS (INSERT INTO foreman.job_run (job_id, job_name, owner, tier_id, pid, status, reason, message,"         \
+	"                                    scheduled_for, started_at, finished_at)"                                 \
+	"       SELECT job_id, job_name, owner, tier_id, pg_backend_pid(), 'skipped', 'crash back-off',"               \
+	"              format('the job crashed %s times in a row: its fire times from %s to %s are skipped', $13, $19,"\
+	"                     $17), $19, clock_timestamp(), clock_timestamp()"                                         \
+	"         FROM foreman.job WHERE job_id = $12 AND $10 AND $19 IS NOT NULL RETURNING 1)"                        \
+	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d) + (SELECT count(*) FROM b)"
 Statement finish_stmt = {
-	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18"), FINISH_SQL("", ""), 18,
+	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18"), FINISH_SQL("", ""), 19,
 	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
-	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID},
+	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
 	nullptr, 0};
 
 // A run's row as recorded, to apply its job's summary later.
@@ -467,6 +473,8 @@ summarize_locked_job(const RunOutcome &o, const char **log_runs)
 	job.next_run_at = timestamp_column(s, 0, kSummaryNextRunAt, &isnull);
 	job.has_next_run = !isnull;
 	*log_runs = text_column(s, 0, kSummaryLogRuns);
+	char *last_status = text_column(s, 0, kSummaryLastStatus);
+	job.last_crashed = last_status && strcmp(last_status, "crashed") == 0;
 	Oid owner = DatumGetObjectId(column(s, 0, kSummaryOwner, &isnull));
 	job.min_retry_delay_us = pg::is_foreman_admin(owner) ? 0 : (int64)guc_min_user_interval_ms * 1000;
 	pg::RunEndPg run{o.status, o.attempt, o.finished_at, o.stopping, o.owner_problem, o.message};
@@ -504,6 +512,9 @@ internal_xact_commit()
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	// Outside a job only a cut wait for a synchronous standby sets a cancel
+	// (job_runner); one that came as the wait ended anyway is spent here.
+	QueryCancelPending = false;
 	Assert(CurrentMemoryContext == TopMemoryContext);
 	if (chain_advanced) {
 		chain_advanced = false;
@@ -517,7 +528,7 @@ read_tier_state(int32 tier_id)
 	TierState state{};
 	Datum values[1] = {Int32GetDatum(tier_id)};
 	Statement &s = tier_state_stmt;
-	if (execute(s, values, nullptr, true) == 0)
+	if (execute(s, values, nullptr, false) == 0)
 		return state;
 	bool isnull;
 	state.exists = true;
@@ -533,7 +544,9 @@ List *
 load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 {
 	Datum values[3] = {Int32GetDatum(tier_id), TimestampTzGetDatum(now), Int32GetDatum(limit)};
-	uint64 n = execute(load_due_stmt, values, nullptr, true);
+	// Not read-only: a fresh snapshot that sees what this transaction just
+	// wrote (crashed runs' summaries move their jobs' next runs).
+	uint64 n = execute(load_due_stmt, values, nullptr, false);
 	// SPI's tuple table is gone at SPI_finish and the transaction's memory at
 	// commit: copy into the caller's context.
 	MemoryContext old = MemoryContextSwitchTo(into);
@@ -633,10 +646,10 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 		applied = execute(job_exists_stmt, jvalues, nullptr, false) == 0;
 	}
 
-	Datum values[18];
-	char nulls[19];
-	memset(nulls, ' ', 18);
-	nulls[18] = '\0';
+	Datum values[19];
+	char nulls[20];
+	memset(nulls, ' ', 19);
+	nulls[19] = '\0';
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(pg::run_status_name(o.status));
 	values[2] = Int64GetDatum((int64)o.rows);
@@ -663,6 +676,9 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 	values[17] = Int64GetDatum(chain_id); // a retry stays in the run's instance
 	if (chain_id == 0 || !summary.has_retry)
 		nulls[17] = 'n';
+	values[18] = TimestampTzGetDatum(summary.backed_off_from);
+	if (!summary.backed_off)
+		nulls[18] = 'n';
 	execute(finish_stmt, values, nulls, false);
 	// Retries of an upstream happen before its downstreams decide.
 	if (chained && !summary.has_retry && catalog_level() != CatalogLevel::V1_0) {

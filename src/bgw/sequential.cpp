@@ -28,12 +28,17 @@ run_job(const DueJob &job)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	transition(CoordState::Bookkeeping, &job, now);
+	runner_durable_begin();
 	internal_xact_begin(true);
 	RunPlan plan = plan_job(job, now);
 	int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
 	internal_xact_commit();
 	if (run_id == 0)
 		return plan.skip_recorded ? JobStep::Moved : JobStep::Stuck;
+	if (!runner_durable_end()) {
+		runner_not_started(job, run_id, plan.start.attempt, now);
+		return JobStep::Ran;
+	}
 
 	static const RunHooks hooks = {
 		[](const DueJob &j, TimestampTz started) { transition(CoordState::Running, &j, started); },

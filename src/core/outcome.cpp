@@ -76,11 +76,15 @@ summarize(const RunEnd &run, const JobCounters &job, double unit_random)
 		return out;
 	}
 	if (run.status == RunStatus::Crashed) {
-		if (job.consecutive_failures >= 1 && job.next_run_at) {
+		if (job.last_crashed && job.consecutive_failures >= 1 && job.next_run_at) {
 			Micros backoff = job.retry_backoff;
 			for (int i = 1; i < job.consecutive_failures && backoff < kMicrosPerHour; i++)
 				backoff *= 2;
-			out.next_run_at = std::max(*job.next_run_at, run.finished_at + std::min(backoff, kMicrosPerHour));
+			Micros later = run.finished_at + std::min(backoff, kMicrosPerHour);
+			if (later > *job.next_run_at) {
+				out.backed_off_from = job.next_run_at;
+				out.next_run_at = later;
+			}
 		}
 		return out;
 	}

@@ -39,6 +39,7 @@ struct JobCounters {
 	Micros retry_backoff = 10 * kMicrosPerSecond;
 	Micros retry_backoff_max = kMicrosPerHour;
 	std::optional<Micros> next_run_at;
+	bool last_crashed = false; // the job's previous run crashed
 	// Owners that are not foreman_admin: no retry sooner than this after the
 	// run ended (foreman.min_user_interval), so retries cannot outrun it.
 	Micros min_retry_delay = 0;
@@ -51,6 +52,7 @@ struct JobSummary {
 	int retry_attempt = 0;                       // the attempt number of the pending retry
 	std::optional<std::string> disabled_reason;  // set: the job is disabled (and has no next run)
 	std::optional<Micros> next_run_at;           // the job's next run afterwards (crash back-off)
+	std::optional<Micros> backed_off_from;       // the crash back-off moved next_run_at from here
 };
 
 // The rules:
@@ -61,8 +63,9 @@ struct JobSummary {
 //    while its process stops, not when the owner may not run it), after
 //    retry_delay(), never sooner than min_retry_delay;
 //  - from the second crash in a row, the next run backs off by
-//    retry_backoff * 2^(crashes - 2), at most an hour (one crash - a server
-//    crash, a failover - costs no delay);
+//    retry_backoff * 2^(failures - 2), at most an hour (one crash - a server
+//    crash, a failover - costs no delay); the fire times it passes over are
+//    reported (backed_off_from), so every one is accounted for;
 //  - a cancelled run (shutdown) changes nothing;
 //  - an owner that may not run jobs disables the job with that reason.
 // unit_random in [0, 1) spreads the retry delay.

@@ -33,6 +33,7 @@ summarize_run(const RunEndPg &run, const JobCountersPg &job)
 		if (job.has_next_run)
 			j.next_run_at = to_unix_micros(job.next_run_at);
 		j.min_retry_delay = job.min_retry_delay_us;
+		j.last_crashed = job.last_crashed;
 		core::JobSummary s = core::summarize(r, j, unit_random);
 		out.consecutive_failures = s.consecutive_failures;
 		out.has_retry = s.retry_at.has_value();
@@ -40,6 +41,8 @@ summarize_run(const RunEndPg &run, const JobCountersPg &job)
 		out.retry_attempt = s.retry_attempt;
 		out.has_next_run = s.next_run_at.has_value();
 		out.next_run_at = s.next_run_at ? from_unix_micros(*s.next_run_at) : 0;
+		out.backed_off = s.backed_off_from.has_value();
+		out.backed_off_from = s.backed_off_from ? from_unix_micros(*s.backed_off_from) : 0;
 		if (s.disabled_reason)
 			pg_guard([&]() { out.disabled_reason = pstrdup(s.disabled_reason->c_str()); });
 	});

@@ -30,6 +30,7 @@ struct JobCountersPg {
 	int64 retry_backoff_max_us;
 	bool has_next_run;
 	TimestampTz next_run_at;
+	bool last_crashed;
 	int64 min_retry_delay_us;
 };
 
@@ -41,6 +42,8 @@ struct JobSummaryPg {
 	char *disabled_reason; // palloc'd; NULL: the job stays enabled
 	bool has_next_run;
 	TimestampTz next_run_at;
+	bool backed_off;               // the crash back-off moved next_run_at ...
+	TimestampTz backed_off_from;   // ... from here
 };
 
 JobSummaryPg summarize_run(const RunEndPg &run, const JobCountersPg &job);

@@ -69,8 +69,9 @@ is( query($node, qq{SELECT reason IS NOT NULL AND message LIKE '%$victim%' AND f
 note('crashed run: ' . query($node, "SELECT reason || ' / ' || message FROM foreman.runs WHERE run_id = $crash_run"));
 is( query($node, q{SELECT last_status, consecutive_failures >= 1 FROM foreman.jobs WHERE job_name = 'sleeper'}),
 	'crashed|t', 'the job shows the crash as its last outcome and counts it as a failure');
-is( query($node, q{SELECT next_run_at >= last_finished_at + retry_backoff FROM foreman.jobs WHERE job_name = 'sleeper'}),
-	't', 'and is backed off before it runs again');
+is( query($node, qq{SELECT j.next_run_at = r.scheduled_for + interval '1 hour'
+                      FROM foreman.jobs j, foreman.runs r WHERE j.job_name = 'sleeper' AND r.run_id = $crash_run}),
+	't', 'one crash costs no delay: its next run is the next fire time');
 
 my $t_rec = ts();
 ok( wait_until($node, qq{SELECT count(*) > 0 FROM foreman.runs WHERE job_name = 'slow_beat' AND status = 'succeeded'
@@ -84,6 +85,33 @@ is(query($node, q{SELECT count(*) FROM foreman.runs WHERE job_name = 'sleeper' A
 is( query($node, q{SELECT count(*) FROM foreman.runs WHERE status = 'running'
                      AND pid NOT IN (SELECT pid FROM pg_stat_activity)}),
 	0, 'no run is left running by a process that is gone');
+is(query($node, $no_double_sql), '', 'no fire time of any job ran twice');
+
+# A second crash in a row backs the job off; the fire times it passes over
+# are recorded as one 'skipped' run (reason 'crash back-off').
+query($node, q{SELECT foreman.schedule('crasher', '2 seconds', 'SELECT pg_sleep(60)', tier => 'slow',
+                                       retry_backoff => '1 minute')});
+sub kill_running_crasher {
+	my ($n) = @_;
+	ok( wait_until($node, q{SELECT count(*) = 1 FROM foreman.runs WHERE job_name = 'crasher' AND status = 'running'}, 15),
+		"crasher runs ($n)");
+	my ($run, $pid) = split /\|/,
+	  query($node, q{SELECT run_id, pid FROM foreman.runs WHERE job_name = 'crasher' AND status = 'running'});
+	is(kill('KILL', $pid), 1, "kill -9 coordinator $pid inside crasher ($n)");
+	ok(wait_until($node, "SELECT status FROM foreman.runs WHERE run_id = $run", 30, expected => 'crashed'),
+		"that run of crasher is marked crashed ($n)");
+	return $run;
+}
+kill_running_crasher('first crash');
+is( query($node, q{SELECT next_run_at < last_finished_at + interval '1 minute' FROM foreman.jobs WHERE job_name = 'crasher'}),
+	't', 'crasher: after one crash, no back-off');
+my $second = kill_running_crasher('second crash in a row');
+is( query($node, q{SELECT next_run_at >= last_finished_at + interval '1 minute' FROM foreman.jobs WHERE job_name = 'crasher'}),
+	't', 'crasher: after a second crash in a row, backed off by its retry_backoff');
+is( query($node, qq{SELECT count(*) FROM foreman.runs WHERE job_name = 'crasher' AND status = 'skipped'
+                      AND reason = 'crash back-off' AND run_id > $second AND message LIKE '%crashed 2 times in a row%'}),
+	1, 'the fire times passed over are recorded as a skipped run');
+query($node, q{SELECT foreman.unschedule('crasher')});
 is(query($node, $no_double_sql), '', 'no fire time of any job ran twice');
 
 # ---------------------------------------------------------------------------

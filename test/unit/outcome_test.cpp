@@ -105,7 +105,13 @@ TEST(Outcome, CrashBackOffFromTheSecondCrashInARow)
 	EXPECT_EQ(*summarize(ended(RunStatus::Crashed), job, 0.5).next_run_at, 1001 * kMicrosPerSecond)
 	    << "one crash costs no delay";
 	job.consecutive_failures = 1;
-	EXPECT_EQ(*summarize(ended(RunStatus::Crashed), job, 0.5).next_run_at, 1010 * kMicrosPerSecond);
+	EXPECT_EQ(*summarize(ended(RunStatus::Crashed), job, 0.5).next_run_at, 1001 * kMicrosPerSecond)
+	    << "a crash after a failure (not a crash) costs no delay either";
+	job.last_crashed = true;
+	JobSummary second = summarize(ended(RunStatus::Crashed), job, 0.5);
+	EXPECT_EQ(*second.next_run_at, 1010 * kMicrosPerSecond);
+	ASSERT_TRUE(second.backed_off_from) << "the fire times passed over are reported";
+	EXPECT_EQ(*second.backed_off_from, 1001 * kMicrosPerSecond);
 	job.consecutive_failures = 3;
 	EXPECT_EQ(*summarize(ended(RunStatus::Crashed), job, 0.5).next_run_at, 1040 * kMicrosPerSecond);
 	job.consecutive_failures = 40;
