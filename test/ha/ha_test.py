@@ -97,8 +97,13 @@ JOBS = [
     ("beat", "1 second", "fast", None, ""),
     ("par_a", "1 second", "par", None, "; SELECT pg_sleep(0.2)"),
     ("par_b", "1 second", "par", None, "; SELECT pg_sleep(0.2)"),
-    ("long", "10 seconds", "slow", "4 seconds", "; SELECT pg_sleep(60)"),
+    ("long", "10 seconds", "slow", "6 seconds", "; SELECT pg_sleep(3)"),
 ]
+# long succeeds in 3 s of every 10 (so an event often cuts one short) and has
+# a timeout. It must not fail or time out as a habit: a job whose last run
+# failed backs off when its next one crashes (retry_backoff * 2^(n-1), the
+# failures counted whatever they were), and the fire times it then jumps over
+# leave no row; see the report of this issue.
 JOB_NAMES = [j[0] for j in JOBS]
 
 
@@ -471,6 +476,17 @@ def is_streaming(node):
     return node.value("SELECT status = 'streaming' FROM pg_stat_wal_receiver") is True
 
 
+def wait_replica_of(old, new, timeout):
+    """Until old replays WAL of new's timeline written after this call: a
+    replica of new for good. (A diverged old primary can show 'streaming' for
+    a moment before its startup process refuses the new timeline.) The jobs
+    write WAL every second."""
+    tli_hex, lsn = new.query("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), pg_current_wal_lsn()")[0]
+    wait_for(f"{old.name} to replay {new.name}'s timeline past {lsn}",
+             lambda: old.value("SELECT status = 'streaming' AND received_tli = %s AND pg_last_wal_replay_lsn() >= %s"
+                               " FROM pg_stat_wal_receiver", (int(tli_hex, 16), lsn)) is True, timeout, 0.1)
+
+
 def primary():
     name = leader_name()
     if not name or not is_primary(BY_NAME[name]):
@@ -793,10 +809,14 @@ def settle(new, t_event, timeout=60):
 
 
 def steady(p, seconds=3):
-    """Jobs run on the primary p for a few fire times before an event."""
+    """Before an event: jobs run on the primary p for a few fire times, and none
+    has a failure (or crash) as its last outcome."""
     t = time.time()
     wait_for(f"{seconds} runs of beat on {p.name}", lambda: len(executions(job="beat", node=p, after=t)) >= seconds,
              seconds + 20, 0.2)
+    wait_for(f"every job's last run on {p.name} to have succeeded",
+             lambda: p.value("SELECT bool_and(consecutive_failures = 0) FROM foreman.job WHERE job_name = ANY(%s)",
+                             (JOB_NAMES,)) is True, 30, 0.2)
 
 
 def wait_left_running_zero(scn, new):
@@ -964,7 +984,7 @@ def switchover(scn):
     settle(new, t_event)
     left = wait_left_running_zero(scn, new)
     log_from = len(old.patroni_log_text())
-    wait_for(f"{old.name} to stream from {new.name}", lambda: is_streaming(old), 90, 0.1)
+    wait_replica_of(old, new, 90)
     m["old primary streams as a replica"] = time.time() - t_event
     # It rejoined without pg_rewind: its WAL ends at or before the fork of the
     # new timeline, so every record it wrote is on the new primary.
@@ -999,7 +1019,7 @@ def disable_sync():
 def rejoin(scn, old, new, since_log, t_ref, ref, expect_rewind):
     """The old primary comes back as a replica of the new one: nothing runs there
     and tier_status says why. t_ref: the event the time to streaming counts from."""
-    wait_for(f"{old.name} to stream from {new.name}", lambda: is_streaming(old), 120, 0.1)
+    wait_replica_of(old, new, 120)
     took = time.time() - t_ref
     t0 = time.time()
     text = old.patroni_log_text()[since_log:]
