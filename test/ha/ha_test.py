@@ -1059,7 +1059,7 @@ def partition(scn, sync):
     subprocess.run(["ip", "link", "set", old.veth, "down"], check=True)
     log(f"{scn}: {old.name} cut off (ip link set {old.veth} down)")
     seen = {"old_gone": None, "refusing": None, "readonly": None, "sync_wait": set(), "probe": None,
-            "cancel": None}
+            "cancel": None, "rows": None}
 
     def watch_old():
         pids = foreman_pids(old.data)
@@ -1083,17 +1083,21 @@ def partition(scn, sync):
             probe["gone"] = time.time()
         if seen["old_gone"] is None and not pids:
             seen["old_gone"] = time.time()
-        if seen["readonly"] is None:
+        if seen["rows"] is None:
             try:
                 if old.query("SELECT pg_is_in_recovery()")[0][0]:
-                    seen["readonly"] = time.time()
+                    seen["readonly"] = seen["readonly"] or time.time()
+                    # Its rows now, while it is demoted and cut off: Patroni may
+                    # restart it at any moment (and rewind it once it is back).
+                    seen["rows"] = run_rows(old)
             except psycopg2.Error:  # shutting down, or down
                 if seen["refusing"] is None:
                     seen["refusing"] = time.time()
     new, m = follow_takeover(old, t_event, watch_old)
     demoted = True
     try:
-        wait_for(f"{old.name} to be demoted (read-only)", lambda: (watch_old(), seen["readonly"])[1], 60, 0.05)
+        wait_for(f"{old.name} to be demoted (read-only) and its rows read",
+                 lambda: (watch_old(), seen["rows"] is not None)[1], 60, 0.05)
     except Failure:
         demoted = False
     if seen["refusing"] is not None:
@@ -1147,7 +1151,7 @@ def partition(scn, sync):
     settle(new, t_event)
     left = wait_left_running_zero(scn, new)
     new_rows = run_rows(new)
-    old_rows = run_rows(old) if demoted else []
+    old_rows = seen["rows"] or []
     fig = analyse(old, new, old_rows, new_rows, t_from, t_event, seen["old_gone"])
     report(scn, fig, m, strict_twice=sync, strict_lost=sync, probe_jobs=probe_jobs, probe_bug=BUG_SYNC_CANCEL)
     summarize(scn, fig, m, left, probe_jobs)
