@@ -133,9 +133,6 @@ BUG_SYNC_CANCEL = (
     "then dies at its first interrupt check)")
 
 
-# How long a pg_foreman process may take to exit on SIGTERM (it takes
-# milliseconds; Patroni's own demotion comes 4-5 s after the cut).
-PROBE_EXIT_S = 1.5
 # The jobs of tier par, whose coordinator the cancel probe interrupts.
 CANCEL_PROBE_JOBS = ("par_a", "par_b")
 
@@ -1117,11 +1114,15 @@ def partition(scn, sync):
         if probe is None:
             check(scn, "a coordinator was seen waiting for the synchronous standby (to probe SIGTERM)", False)
         else:
+            # Ordered, not timed: it must be gone before the demotion's own
+            # shutdown begins (the node refuses connections), seconds later.
             took = (probe["gone"] - probe["at"]) if probe["gone"] else None
-            exited = took is not None and took < PROBE_EXIT_S
-            check(scn, f"a coordinator waiting for the synchronous standby exits on SIGTERM (within {PROBE_EXIT_S} s)",
-                  exited, f"pid {probe['pid']} ('{probe['title']}') "
-                  + (f"exited after {took:.2f} s" if took is not None else "never exited by itself"),
+            demotion = seen["refusing"] or seen["readonly"]
+            exited = probe["gone"] is not None and demotion is not None and probe["gone"] < demotion
+            check(scn, "a coordinator waiting for the synchronous standby exits on SIGTERM (before the demotion)",
+                  exited, f"pid {probe['pid']} ('{probe['title']}') SIGTERMed at {probe['at'] - t_event:+.2f} s, "
+                  + (f"exited after {took:.2f} s" if took is not None else "never exited")
+                  + (f"; the demotion began at {demotion - t_event:+.2f} s" if demotion else ""),
                   known_bug=BUG_SYNC_SIGTERM)
         print(f"    (measured) Patroni had to abort the old primary's fast shutdown (primary_stop_timeout): "
               f"{'yes' if escalated else 'no'}")
