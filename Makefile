@@ -3,6 +3,7 @@
 #   make demo    install what is missing, build, install, run the demo cluster
 #   make test    install what is missing, build, run unit tests, pg_regress and TAP
 #   make bench   benchmarks (not part of make test)
+#   make test-ha pg_foreman under Patroni with etcd: failover, switchover, partition
 #
 # pg_config and the PGXS headers may be absent on a fresh machine: the targets
 # above first run scripts/deps.sh (apt-get, as root) and then re-enter make, so
@@ -47,7 +48,7 @@ TEST_USER ?= pgforeman
 TEST_ROOT ?= /tmp/pg_foreman-test
 BUILD_DIR ?= build
 
-.PHONY: deps demo test unit regress tap bench build-install check-pgxs fuzz
+.PHONY: deps demo test unit regress tap bench build-install check-pgxs fuzz test-ha
 
 deps:
 	@bash scripts/deps.sh
@@ -73,6 +74,11 @@ regress: build-install
 
 tap: build-install
 	@bash scripts/test.sh tap
+
+# Patroni, etcd and network namespaces: root (servers run as TEST_USER).
+test-ha: build-install
+	@bash scripts/deps.sh ha
+	@bash scripts/test-ha.sh
 
 bench: build-install
 	@bash scripts/deps.sh bench

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh [bench|fuzz]: install the Debian packages the build, the tests (and
-# optionally the benchmarks or fuzzers) need, and only those that are missing.
+# deps.sh [bench|fuzz|ha]: install the Debian packages the build, the tests (and
+# optionally the benchmarks, the fuzzers or the Patroni HA test) need, and only
+# those that are missing.
 # Runs apt-get as root; as another user it says what to install and fails.
 set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
@@ -14,6 +15,9 @@ pkgs=(
 case "${1:-}" in
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
+	# make test-ha: Patroni (it pulls python3-psycopg2 and python3-yaml), etcd,
+	# and iproute2 for the network namespaces the test partitions.
+	ha) pkgs+=(patroni etcd-server etcd-client python3-psycopg2 iproute2) ;;
 esac
 
 missing=()
