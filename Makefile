@@ -63,6 +63,7 @@ demo: build-install
 	@bash scripts/demo.sh
 
 test: build-install
+	@bash scripts/deps.sh test
 	@bash scripts/test.sh all
 
 unit: deps
@@ -72,6 +73,7 @@ regress: build-install
 	@bash scripts/test.sh regress
 
 tap: build-install
+	@bash scripts/deps.sh test
 	@bash scripts/test.sh tap
 
 bench: build-install

@@ -130,13 +130,19 @@ CREATE POLICY job_run_monitor ON foreman.job_run FOR SELECT
 GRANT SELECT ON foreman.tier_status TO foreman_monitor;
 GRANT EXECUTE ON FUNCTION foreman._coordinators(), foreman._tier_stalls(), foreman._executors() TO foreman_monitor;
 
--- Windowed statistics read only the rows of their window: per job by
--- (job_id, started_at); per tier, every run that ended after the window
--- began or is still running, by (tier_id, end), so a long run that began
--- before the window counts for the part inside it. The latest failure of a
--- job is one probe of a partial index, however long its history.
-CREATE INDEX job_run_job_started_idx ON foreman.job_run (job_id, started_at);
-CREATE INDEX job_run_tier_end_idx ON foreman.job_run (tier_id, (coalesce(finished_at, 'infinity'::timestamptz)));
+-- Windowed statistics read only the rows of their window, and read them
+-- together (runs are written in time order, so a window is a contiguous
+-- stretch of the table): per job, the runs that started in it, by
+-- started_at (job_run_started_idx); per tier and in the timeline, every run
+-- that ended after the window began or is still running (finished_at IS
+-- NULL), by finished_at, so a long run that began before the window counts
+-- for its part inside it. The planner reads a narrow window through the
+-- index and a wide one (most of the history) sequentially. The latest
+-- failure of a job is one probe of a partial index, however long its
+-- history. (The conditions are plain comparisons of columns: under
+-- row-level security only leakproof conditions may use an index, and an
+-- expression such as coalesce() is not one.)
+CREATE INDEX job_run_finished_idx ON foreman.job_run (finished_at);
 CREATE INDEX job_run_job_failed_idx ON foreman.job_run (job_id, started_at)
     WHERE status IN ('failed', 'timed_out', 'crashed');
 -- foreman.tier never changes enough for autovacuum to analyze it; without
@@ -240,8 +246,11 @@ BEGIN ATOMIC
            e.finished_at, e.sqlstate, e.message
       FROM foreman.job j
       JOIN foreman.tier t ON t.tier_id = j.tier_id
-      LEFT JOIN LATERAL (
-          SELECT count(*) FILTER (WHERE r.status <> 'skipped') AS runs,
+      -- Grouped by job_id + 0, a value no index is ordered by: otherwise the
+      -- planner may read the whole history in job order to skip a sort.
+      LEFT JOIN (
+          SELECT r.job_id + 0 AS job_id,
+                 count(*) FILTER (WHERE r.status <> 'skipped') AS runs,
                  count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
                  count(*) FILTER (WHERE r.status = 'failed') AS failed,
                  count(*) FILTER (WHERE r.status = 'timed_out') AS timed_out,
@@ -257,8 +266,9 @@ BEGIN ATOMIC
                  max(r.started_at - r.scheduled_for) FILTER (WHERE r.status <> 'skipped') AS delay_max,
                  sum(r.rows_affected) AS rows_affected
             FROM foreman.job_run r
-           WHERE r.job_id = j.job_id AND r.started_at >= job_stats.since AND r.started_at < job_stats.until) s
-        ON true
+           WHERE r.started_at >= job_stats.since AND r.started_at < job_stats.until
+           GROUP BY r.job_id + 0) s
+        ON s.job_id = j.job_id
       LEFT JOIN LATERAL (
           SELECT r.finished_at, r.sqlstate, r.message
             FROM foreman.job_run r
@@ -302,8 +312,9 @@ BEGIN ATOMIC
            b.delays[1], b.delays[2], b.delay_max,
            greatest(now() - d.oldest_due, interval '0')
       FROM foreman.tier t
-      LEFT JOIN LATERAL (
-          SELECT count(*) FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS runs,
+      LEFT JOIN (
+          SELECT r.tier_id,
+                 count(*) FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS runs,
                  count(*) FILTER (WHERE r.status IN ('failed', 'timed_out', 'crashed')
                                     AND r.started_at >= tier_stats.since) AS failures,
                  count(*) FILTER (WHERE r.status = 'skipped' AND r.started_at >= tier_stats.since) AS skipped,
@@ -314,11 +325,13 @@ BEGIN ATOMIC
                      FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS delays,
                  max(r.started_at - r.scheduled_for)
                      FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS delay_max
-            FROM foreman.job_run r
-           WHERE r.tier_id = t.tier_id
-             AND coalesce(r.finished_at, 'infinity'::timestamptz) > tier_stats.since
-             AND r.started_at < tier_stats.until) b
-        ON true
+            FROM (SELECT x.tier_id, x.status, x.started_at, x.finished_at, x.scheduled_for FROM foreman.job_run x
+                   WHERE x.finished_at > tier_stats.since AND x.started_at < tier_stats.until
+                  UNION ALL
+                  SELECT x.tier_id, x.status, x.started_at, x.finished_at, x.scheduled_for FROM foreman.job_run x
+                   WHERE x.finished_at IS NULL AND x.started_at < tier_stats.until) r
+           GROUP BY r.tier_id) b
+        ON b.tier_id = t.tier_id
       LEFT JOIN LATERAL (
           SELECT min(due.at) AS oldest_due
             FROM (SELECT min(j.next_run_at) AS at FROM foreman.job j
@@ -427,7 +440,7 @@ BEGIN
     END IF;
     span := extract(epoch FROM until - since);
 
-    -- Runs overlapping the window (by the (tier_id, end) index), the latest
+    -- Runs overlapping the window (by finished_at), the latest
     -- max_runs of them; a lane per tier, or per process in a parallel tier.
     WITH tiers AS (
         SELECT t.tier_id, t.name, t.concurrency > 1 AS parallel
@@ -438,9 +451,10 @@ BEGIN
                r.status, r.reason, r.attempt, r.started_at,
                coalesce(r.finished_at, greatest(least(now(), until), r.started_at)) AS ended,
                r.finished_at IS NULL AS open, r.sqlstate, r.message, r.rows_affected
-          FROM tiers tr
-          JOIN foreman.job_run r ON r.tier_id = tr.tier_id
-         WHERE coalesce(r.finished_at, 'infinity'::timestamptz) >= since AND r.started_at < until),
+          FROM (SELECT * FROM foreman.job_run x WHERE x.finished_at >= since AND x.started_at < until
+                UNION ALL
+                SELECT * FROM foreman.job_run x WHERE x.finished_at IS NULL AND x.started_at < until) r
+          JOIN tiers tr ON tr.tier_id = r.tier_id),
     runs AS (
         SELECT * FROM overlapping ORDER BY started_at DESC, run_id DESC LIMIT max_runs),
     lane_keys AS (

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# deps.sh [bench|fuzz]: install the Debian packages the build, the tests (and
-# optionally the benchmarks or fuzzers) need, and only those that are missing.
+# deps.sh [test|bench|fuzz]: install the Debian packages the build (and the
+# tests, benchmarks or fuzzers) need, and only those that are missing.
 # Runs apt-get as root; as another user it says what to install and fails.
 set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
@@ -12,6 +12,7 @@ pkgs=(
 	util-linux passwd procps tzdata                          # runuser, useradd, ps; time zones for cron tests
 )
 case "${1:-}" in
+	test) pkgs+=(libxml2-utils librsvg2-bin) ;;                 # xmllint, rsvg-convert: TAP 070 checks the timeline SVG
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
 esac
