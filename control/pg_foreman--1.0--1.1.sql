@@ -488,7 +488,7 @@ BEGIN
                               E'\n' ORDER BY l.idx)
               FROM lane l),
            (SELECT string_agg(format('<rect class="run" data-run-id="%s" data-status="%s" x="%s" y="%s" width="%s" '
-                                     'height="%s" rx="2" fill="%s"><title>%s</title></rect>',
+                                     'height="%s" rx="2" fill="%s"><title>%s</title></rect>%s',
                                      b.run_id, b.status, round(b.x::numeric, 2), y0 + b.idx * lane_h + 4,
                                      round(greatest(b.x_end - b.x, 1.5)::numeric, 2), lane_h - 8,
                                      coalesce(c.fill, '#57606a'),
@@ -505,7 +505,13 @@ BEGIN
                                          CASE WHEN b.open THEN 'not finished'
                                               ELSE foreman._duration_text(b.ended - b.started_at) END,
                                          CASE WHEN b.rows_affected IS NOT NULL
-                                              THEN ', ' || b.rows_affected || ' rows' ELSE '' END))),
+                                              THEN ', ' || b.rows_affected || ' rows' ELSE '' END)),
+                                     -- the job's name on a bar wide enough for it
+                                     CASE WHEN b.x_end - b.x >= 7 * length(b.job_name) + 10
+                                          THEN format('<text x="%s" y="%s" class="bar">%s</text>',
+                                                      round(b.x::numeric + 5, 2), y0 + b.idx * lane_h + 16,
+                                                      foreman._xml_text(b.job_name))
+                                          ELSE '' END),
                               E'\n' ORDER BY b.started_at, b.run_id)
               FROM bar b LEFT JOIN colour c ON c.status = b.status),
            (SELECT string_agg(format('<rect x="%s" y="{legend_y}" width="12" height="12" rx="2" fill="%s"/>'
@@ -554,7 +560,8 @@ BEGIN
                   || '<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s">' || E'\n'
                   || '<style>text { font-family: DejaVu Sans, Verdana, sans-serif; font-size: 12px; fill: #24292f }'
                   || ' .title { font-size: 15px; font-weight: bold } .sub { fill: #57606a }'
-                  || ' .tick { font-size: 11px; fill: #57606a }</style>' || E'\n'
+                  || ' .tick { font-size: 11px; fill: #57606a }'
+                  || ' .bar { font-size: 11px; fill: #ffffff; pointer-events: none }</style>' || E'\n'
                   || '<rect width="100%%" height="100%%" fill="#ffffff"/>' || E'\n'
                   || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s%s' || E'\n'
                   || '</svg>' || E'\n',
