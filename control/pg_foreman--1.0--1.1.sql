@@ -146,8 +146,8 @@ CREATE INDEX job_run_finished_idx ON foreman.job_run (finished_at);
 CREATE INDEX job_run_job_failed_idx ON foreman.job_run (job_id, started_at)
     WHERE status IN ('failed', 'timed_out', 'crashed');
 -- foreman.tier never changes enough for autovacuum to analyze it; without
--- statistics the planner takes it for 650 rows, prices the per-tier scans
--- above as large and compiles them with JIT (100 ms for a 1 ms query).
+-- statistics the planner takes it for 650 rows, prices the plans that join
+-- it as large and compiles them with JIT (100 ms for a 1 ms query).
 ANALYZE foreman.tier;
 
 -- Counters of finished runs by outcome, and the last success, kept on the
@@ -184,16 +184,17 @@ UPDATE foreman.job j
 -- The summary of a run names it in last_run_id: count its outcome.
 CREATE FUNCTION foreman._count_finished_run() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     CASE NEW.last_status
         WHEN 'succeeded' THEN
-            NEW.runs_succeeded := NEW.runs_succeeded OPERATOR(pg_catalog.+) 1;
+            NEW.runs_succeeded := NEW.runs_succeeded + 1;
             NEW.last_succeeded_at := NEW.last_finished_at;
-        WHEN 'failed' THEN NEW.runs_failed := NEW.runs_failed OPERATOR(pg_catalog.+) 1;
-        WHEN 'timed_out' THEN NEW.runs_timed_out := NEW.runs_timed_out OPERATOR(pg_catalog.+) 1;
-        WHEN 'cancelled' THEN NEW.runs_cancelled := NEW.runs_cancelled OPERATOR(pg_catalog.+) 1;
-        WHEN 'crashed' THEN NEW.runs_crashed := NEW.runs_crashed OPERATOR(pg_catalog.+) 1;
+        WHEN 'failed' THEN NEW.runs_failed := NEW.runs_failed + 1;
+        WHEN 'timed_out' THEN NEW.runs_timed_out := NEW.runs_timed_out + 1;
+        WHEN 'cancelled' THEN NEW.runs_cancelled := NEW.runs_cancelled + 1;
+        WHEN 'crashed' THEN NEW.runs_crashed := NEW.runs_crashed + 1;
         ELSE NULL;
     END CASE;
     RETURN NEW;
@@ -598,7 +599,9 @@ tiers AS (
       FROM foreman.tier t
       LEFT JOIN coordinators c ON c.tier_id = t.tier_id
       LEFT JOIN executors e ON e.tier_id = t.tier_id
-      LEFT JOIN foreman._tier_stalls() st ON st.tier_id = t.tier_id)
+      LEFT JOIN foreman._tier_stalls() st ON st.tier_id = t.tier_id),
+recent AS (
+    SELECT s.tier, s.lag, s.busy_fraction FROM foreman.tier_stats(now() - interval '5 minutes') s)
 SELECT 'foreman_job_runs_total'::text AS metric, 'counter'::text AS kind,
        j.labels || pg_catalog.jsonb_build_object('status', c.status) AS labels, c.n::float8 AS value
   FROM jobs j
@@ -617,10 +620,10 @@ SELECT 'foreman_job_enabled', 'gauge', j.labels, CASE WHEN j.enabled THEN 1 ELSE
   FROM jobs j
 UNION ALL
 SELECT 'foreman_tier_lag_seconds', 'gauge', t.labels, extract(epoch FROM s.lag)::float8
-  FROM tiers t JOIN foreman.tier_stats(now() - interval '5 minutes') s ON s.tier = t.name
+  FROM tiers t JOIN recent s ON s.tier = t.name
 UNION ALL
 SELECT 'foreman_tier_busy_ratio', 'gauge', t.labels || '{"window": "5m"}'::jsonb, s.busy_fraction::float8
-  FROM tiers t JOIN foreman.tier_stats(now() - interval '5 minutes') s ON s.tier = t.name
+  FROM tiers t JOIN recent s ON s.tier = t.name
 UNION ALL
 SELECT 'foreman_tier_leader', 'gauge', t.labels, CASE WHEN t.has_leader THEN 1 ELSE 0 END::float8
   FROM tiers t

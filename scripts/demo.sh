@@ -133,7 +133,7 @@ SELECT foreman.schedule('transcode', '3 seconds', 'SELECT pg_sleep(2)', tier => 
                         timeout => '1 second') \gset
 SQL
 psql_demo <<'SQL' | indent
-SELECT job_name AS job, tier, schedule, coalesce('timeout ' || extract(epoch FROM timeout) || ' s', '') AS "limit",
+SELECT job_name AS job, tier, schedule, coalesce('timeout ' || trim_scale(extract(epoch FROM timeout)) || ' s', '') AS "limit",
        left(regexp_replace(btrim(command, E' \n'), '\s+', ' ', 'g'), 52) AS command
   FROM foreman.jobs WHERE job_id > 0 ORDER BY tier, job_id;
 SQL
@@ -222,11 +222,12 @@ SELECT foreman.schedule_expiry('expire_sessions', 'sessions', older_than => '1 h
 SQL
 last=""
 for _ in $(seq 1 150); do # polling for display, bounded: 30 s
-	line=$(psql_demo -At -F ' ' -c "SELECT round(extract(epoch FROM clock_timestamp() - job_started_at)::numeric, 1) || ' s', progress
+	line=$(psql_demo -At -F '|' -c "SELECT round(extract(epoch FROM clock_timestamp() - job_started_at)::numeric, 1) || ' s', progress
 	                                  FROM foreman.tier_status WHERE tier = 'slow' AND leader AND current_job = 'expire_sessions'")
-	if [ -n "${line#* }" ] && [ "${line#* }" != "$last" ]; then
-		say "   $line"
-		last=${line#* }
+	progress=${line#*|}
+	if [ -n "$progress" ] && [ "$progress" != "$last" ]; then
+		say "   ${line%%|*}  $progress"
+		last=$progress
 	fi
 	[ "$(psql_demo -Atc "SELECT count(*) FROM foreman.runs WHERE job_name = 'expire_sessions' AND status <> 'running'")" -gt 0 ] && break
 	sleep 0.2
