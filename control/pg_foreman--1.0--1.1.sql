@@ -237,7 +237,8 @@ RETURNS TABLE (job_id bigint, job_name text, owner regrole, tier text, window_si
                last_error_at timestamptz, last_error_sqlstate text, last_error_message text)
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    SELECT j.job_id, j.job_name, j.owner::regrole, t.name, job_stats.until - job_stats.since,
+    SELECT j.job_id, j.job_name, j.owner::regrole, t.name,
+           CASE WHEN isfinite(job_stats.since) AND isfinite(job_stats.until) THEN job_stats.until - job_stats.since END,
            coalesce(s.runs, 0), coalesce(s.succeeded, 0), coalesce(s.failed, 0), coalesce(s.timed_out, 0),
            coalesce(s.cancelled, 0), coalesce(s.crashed, 0), coalesce(s.skipped, 0), coalesce(s.running, 0),
            round(s.succeeded::numeric / nullif(s.succeeded + s.failed + s.timed_out + s.crashed, 0), 4),
@@ -303,7 +304,8 @@ RETURNS TABLE (tier text, concurrency integer, window_size interval, runs bigint
                start_delay_p50 interval, start_delay_p95 interval, start_delay_max interval, lag interval)
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    SELECT t.name, t.concurrency, tier_stats.until - tier_stats.since,
+    SELECT t.name, t.concurrency,
+           CASE WHEN isfinite(tier_stats.since) AND isfinite(tier_stats.until) THEN tier_stats.until - tier_stats.since END,
            coalesce(b.runs, 0), coalesce(b.failures, 0), coalesce(b.skipped, 0), coalesce(b.running, 0),
            coalesce(b.busy, interval '0'),
            round((extract(epoch FROM coalesce(b.busy, interval '0'))
@@ -423,6 +425,10 @@ DECLARE
     header   text;
     now_mark text := '';
 BEGIN
+    IF NOT isfinite(since) OR NOT isfinite(until) THEN
+        RAISE EXCEPTION 'since and until must be finite'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF since IS NULL OR until IS NULL OR until <= since THEN
         RAISE EXCEPTION 'until must be later than since'
             USING ERRCODE = 'invalid_parameter_value',
@@ -529,7 +535,7 @@ BEGIN
 
     -- The time axis: at most 8 ticks on round times.
     SELECT min(s) INTO step FROM unnest(steps) s WHERE span / s <= 8;
-    step := coalesce(step, steps[array_length(steps, 1)]);
+    step := coalesce(step, ceil(span / 8 / 86400) * 86400);   -- past a few weeks: whole days
     tick_fmt := CASE WHEN step < 1 THEN 'HH24:MI:SS.MS' WHEN step < 60 THEN 'HH24:MI:SS'
                      WHEN step < 86400 THEN 'HH24:MI' ELSE 'MM-DD HH24:MI' END;
     SELECT string_agg(format('<line x1="%1$s" y1="%2$s" x2="%1$s" y2="%3$s" stroke="#d0d7de"/>'

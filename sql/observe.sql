@@ -69,6 +69,8 @@ SELECT job_name, duration_p50, duration_p95, duration_p99, duration_max,
   FROM foreman.job_stats('2025-01-01 00:00:00+00', '2025-01-01 01:00:00+00') WHERE job_id > 0 ORDER BY job_name;
 SELECT job_name, last_error_at, last_error_sqlstate, last_error_message
   FROM foreman.job_stats('2025-01-01 00:00:00+00', '2025-01-01 01:00:00+00') WHERE job_id > 0 ORDER BY job_name;
+-- An open-ended window: everything; its size is not a number.
+SELECT job_name, window_size, runs FROM foreman.job_stats('-infinity', 'infinity') WHERE job_id > 0 ORDER BY job_name;
 -- An empty window: every job, no runs.
 SELECT job_name, runs, skipped, success_ratio, duration_p50
   FROM foreman.job_stats('2020-01-01 00:00:00+00', '2020-01-01 01:00:00+00') WHERE job_id > 0 ORDER BY job_name;
@@ -200,6 +202,8 @@ SELECT substring(foreman.timeline_svg('2025-01-01 00:00:00+00', '2025-01-01 01:0
 
 -- Bad input: a clear error with a SQLSTATE.
 SELECT foreman.timeline_svg('2025-01-01 01:00:00+00', '2025-01-01 00:00:00+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT foreman.timeline_svg('-infinity', now());
 \echo :LAST_ERROR_SQLSTATE
 SELECT foreman.timeline_svg(tier => 'no_such_tier');
 \echo :LAST_ERROR_SQLSTATE
