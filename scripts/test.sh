@@ -9,7 +9,9 @@ ROOT=$(pwd)
 
 run_unit() {
 	echo "=== unit tests (GoogleTest, src/core) ==="
-	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	local pg_include=""
+	[ -x "$PG_CONFIG" ] && pg_include=$("$PG_CONFIG" --includedir-server)
+	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPG_INCLUDE_SERVER="$pg_include" >/dev/null
 	cmake --build build/cmake -j"$(nproc)" >/dev/null
 	(cd build/cmake && ctest --output-on-failure -j"$(nproc)" | tail -n 4)
 }

@@ -73,10 +73,7 @@ SELECT foreman.alter_job('valid', command => '');
 SELECT foreman.alter_job('valid', tier => 'no_such_tier');
 \echo :LAST_ERROR_SQLSTATE
 SELECT schedule, command, tier FROM foreman.jobs WHERE job_name = 'valid';
--- run_now of a disabled job
 SELECT foreman.alter_job('valid', enabled => false);
-SELECT foreman.run_now('valid');
-\echo :LAST_ERROR_SQLSTATE
 -- wait_for_run gives up after its timeout, with a clear error
 SELECT * FROM foreman.wait_for_run('valid', now(), timeout => '200 milliseconds');
 \echo :LAST_ERROR_SQLSTATE

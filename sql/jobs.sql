@@ -38,6 +38,17 @@ SELECT foreman.run_now('rollup');
 SELECT status, job_name FROM foreman.wait_for_run('rollup', :'before_run_now');
 SELECT count(*) > 0 AS rollup_ran FROM heartbeat WHERE job = 'rollup' AND at >= :'before_run_now';
 
+-- A paused job runs once by hand, and stays paused; next_runs shows the
+-- fire times it would have if it were enabled now.
+SELECT foreman.schedule('paused', '1 hour', $$INSERT INTO heartbeat (job) VALUES ('paused')$$,
+                        enabled => false) IS NOT NULL AS scheduled;
+SELECT count(*) AS fire_times_if_enabled FROM foreman.next_runs('paused', 3);
+SELECT clock_timestamp() AS before_paused_run \gset
+SELECT foreman.run_now('paused');
+SELECT status FROM foreman.wait_for_run('paused', :'before_paused_run');
+SELECT enabled, next_run_at IS NULL AS no_next_run FROM foreman.jobs WHERE job_name = 'paused';
+SELECT foreman.unschedule('paused');
+
 -- Several statements, as in psql -c.
 SELECT foreman.schedule('two_statements', '1 hour',
     $$INSERT INTO heartbeat (job) VALUES ('two'); INSERT INTO heartbeat (job) VALUES ('two')$$) IS NOT NULL AS scheduled;

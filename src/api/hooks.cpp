@@ -30,6 +30,7 @@ namespace {
 constexpr int kMaxPendingTiers = 16;
 struct PendingWakes {
 	bool launcher;
+	bool catalog_changed; // ALTER EXTENSION pg_foreman UPDATE
 	bool all_tiers;
 	int ntiers;
 	int32 tiers[kMaxPendingTiers];
@@ -42,6 +43,8 @@ ProcessUtility_hook_type prev_process_utility_hook = nullptr;
 void
 send_pending_wakes()
 {
+	if (pending.catalog_changed)
+		bgw::bump_catalog_generation();
 	if (pending.launcher)
 		bgw::request_rescan(MyDatabaseId);
 	if (pending.all_tiers)
@@ -53,12 +56,12 @@ send_pending_wakes()
 }
 
 void
-on_xact_event(XactEvent event, void *)
+xact_event(XactEvent event)
 {
 	switch (event) {
 	case XACT_EVENT_COMMIT:
 	case XACT_EVENT_PARALLEL_COMMIT:
-		if (pending.launcher || pending.all_tiers || pending.ntiers > 0)
+		if (pending.launcher || pending.catalog_changed || pending.all_tiers || pending.ntiers > 0)
 			send_pending_wakes();
 		break;
 	case XACT_EVENT_ABORT:
@@ -72,10 +75,8 @@ on_xact_event(XactEvent event, void *)
 
 // DROP EXTENSION pg_foreman: the launcher must stop this database's coordinators.
 void
-on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg)
+object_access(ObjectAccessType access, Oid class_id, Oid object_id)
 {
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, class_id, object_id, sub_id, arg);
 	if (access == OAT_DROP && class_id == ExtensionRelationId && object_id == get_extension_oid("pg_foreman", true))
 		pending.launcher = true;
 }
@@ -115,63 +116,6 @@ database_needing_exclusive_use(Node *stmt, bool *created)
 	}
 }
 
-// Pause pg_foreman in a database and wait (bounded) until its coordinators are
-// gone; DROP DATABASE itself then waits up to 5 s for any other session.
-void
-pause_database(Oid dboid)
-{
-	bgw::Shared *shared = bgw::shared();
-	bool have_entry = false;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (auto &db : shared->dbs)
-		if (db.state != bgw::DbState::Free && db.dboid == dboid) {
-			db.paused = true;
-			have_entry = true;
-		}
-	if (!have_entry)
-		for (auto &db : shared->dbs)
-			if (db.state == bgw::DbState::Free) {
-				memset(&db, 0, sizeof db);
-				db.dboid = dboid;
-				db.state = bgw::DbState::NoExtension;
-				db.scout_index = -1;
-				db.paused = true;
-				break;
-			}
-	LWLockRelease(shared->lock);
-
-	// Up to 10 s, 20 ms at a time: coordinators end their current statement at once.
-	for (int attempt = 0; attempt < 500; attempt++) {
-		int remaining = 0;
-		LWLockAcquire(shared->lock, LW_SHARED);
-		for (int i = 0; i < shared->nslots; i++) {
-			bgw::CoordinatorSlot &slot = shared->slots[i];
-			if (slot.pid != 0 && slot.dboid == dboid) {
-				remaining++;
-				if (attempt % 50 == 0)
-					kill(slot.pid, SIGTERM);
-			}
-		}
-		LWLockRelease(shared->lock);
-		if (remaining == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(20 * 1000L);
-	}
-}
-
-void
-resume_database(Oid dboid)
-{
-	bgw::Shared *shared = bgw::shared();
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (auto &db : shared->dbs)
-		if (db.state != bgw::DbState::Free && db.dboid == dboid)
-			db.paused = false;
-	LWLockRelease(shared->lock);
-	bgw::request_rescan_all();
-}
-
 // Only a role that could carry the statement out may stop a database's
 // coordinators for it: dropping, renaming, moving or copying a database that
 // is not a template needs its ownership (or superuser). For anyone else the
@@ -183,34 +127,65 @@ may_pause(Oid dboid)
 }
 
 void
-process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
-                ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
+utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
+        ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
 {
 	bool is_create = false;
 	const char *dbname = bgw::shared() ? database_needing_exclusive_use(pstmt->utilityStmt, &is_create) : nullptr;
 	Oid target = dbname ? get_database_oid(dbname, true) : InvalidOid;
-	volatile Oid dboid = OidIsValid(target) && may_pause(target) ? target : InvalidOid;
-	volatile bool created = is_create;
-
-	// Paused inside the TRY: a cancel while waiting for the coordinators to
-	// stop (statement_timeout, say) still resumes the database.
-	PG_TRY();
-	{
-		if (OidIsValid(dboid))
-			pause_database(dboid);
+	Oid dboid = OidIsValid(target) && may_pause(target) ? target : InvalidOid;
+	// An update of pg_foreman's catalog: its processes prepare their
+	// statements anew (statements.hpp) once it commits.
+	if (IsA(pstmt->utilityStmt, AlterExtensionStmt) &&
+	    strcmp(castNode(AlterExtensionStmt, pstmt->utilityStmt)->extname, "pg_foreman") == 0)
+		pending.catalog_changed = true;
+	auto run = [&]() {
 		if (prev_process_utility_hook)
 			prev_process_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
 		else
 			standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+	};
+	if (!OidIsValid(dboid) && !is_create) {
+		run();
+		return;
 	}
-	PG_FINALLY();
-	{
+	// Paused inside the capture: a cancel while waiting for the coordinators
+	// to stop (statement_timeout, say) still resumes the database.
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		if (OidIsValid(dboid))
-			resume_database(dboid);
-		else if (created)
-			bgw::request_rescan_all();
-	}
-	PG_END_TRY();
+			bgw::pause_database(dboid);
+		run();
+	});
+	if (OidIsValid(dboid))
+		bgw::resume_database(dboid);
+	else
+		bgw::request_rescan_all();
+	if (edata)
+		pg::reraise_pg_error(edata);
+}
+
+// The hooks PostgreSQL calls: thin shims into the bodies above, through the
+// boundary's guard.
+void
+on_xact_event(XactEvent event, void *)
+{
+	pg::cpp_guard("transaction callback", [event]() { xact_event(event); });
+}
+
+void
+on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+	pg::cpp_guard("object access hook", [=]() { object_access(access, class_id, object_id); });
+}
+
+void
+process_utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, ProcessUtilityContext context,
+                ParamListInfo params, QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc)
+{
+	pg::cpp_guard("utility hook",
+	              [=]() { utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc); });
 }
 
 } // namespace

@@ -3,9 +3,11 @@
 // Every function captures the caller (GetUserId()) first, validates all input
 // before writing anything, then writes the private tables with the
 // extension's rights. Values travel as SPI parameters.
-#include "api/catalog.hpp"
+#include "api/access.hpp"
+#include "api/dependencies.hpp"
 #include "api/hooks.hpp"
 #include "pg/guard.hpp"
+#include "pg/roles.hpp"
 #include "pg/schedule_pg.hpp"
 #include "pg/settings.hpp"
 
@@ -23,6 +25,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "lib/stringinfo.h"
 #include "utils/snapmgr.h"
 }
 
@@ -58,6 +61,9 @@ struct JobSpec {
 	Interval retry_backoff_max;
 	char *log_runs;
 	int32 max_instances;
+	char *notify; // all | failures | none
+	ArrayType *after;      // given: the job's upstreams become these names
+	char *after_condition; // success | failure | completion
 };
 
 // What validation derives.
@@ -79,24 +85,15 @@ void
 validate_command(const char *command)
 {
 	// A syntax error's cursor position would point into the caller's query,
-	// not the command: report it against the command instead.
-	MemoryContext context = CurrentMemoryContext;
-	List *volatile statements = NIL;
-	ErrorData *volatile edata = nullptr;
-	PG_TRY();
-	{
-		statements = raw_parser(command, RAW_PARSE_DEFAULT);
+	// not the command: the error is raised as it is, its position named in
+	// its context instead.
+	List *statements = NIL;
+	if (ErrorData *edata = pg::capture_pg_error([&]() { statements = raw_parser(command, RAW_PARSE_DEFAULT); })) {
+		const char *where = edata->cursorpos > 0 ? psprintf("in the job's command, at character %d", edata->cursorpos)
+		                                         : "in the job's command";
+		edata->cursorpos = 0;
+		pg::reraise_pg_error(edata, where);
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-	}
-	PG_END_TRY();
-	if (edata)
-		ereport(ERROR, (errcode(edata->sqlerrcode), errmsg("invalid command: %s", edata->message),
-		                edata->cursorpos > 0 ? errdetail("At character %d of the command.", edata->cursorpos) : 0));
 	if (list_length(statements) == 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("command must not be empty"),
 		                errhint("Give the SQL to run, such as 'CALL refresh_config()'.")));
@@ -108,7 +105,11 @@ validate(JobSpec *spec, Resolved *out)
 	if (strlen(spec->job_name) == 0 || strlen(spec->job_name) > 63)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("job name must be 1 to 63 characters long")));
 	validate_command(spec->command);
-	out->parsed = pg::parse_schedule(spec->schedule, spec->time_zone);
+	// '@after': no time schedule; the job runs after its upstreams only.
+	if (strcmp(spec->schedule, "@after") == 0)
+		out->parsed = pg::ParsedSchedule{"after", 0, "slow", 0, 0};
+	else
+		out->parsed = pg::parse_schedule(spec->schedule, spec->time_zone);
 
 	if (spec->has_timeout && interval_is_zero(spec->timeout))
 		spec->has_timeout = false;
@@ -142,6 +143,14 @@ validate(JobSpec *spec, Resolved *out)
 	    strcmp(spec->log_runs, "none") != 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid log_runs \"%s\"", spec->log_runs),
 		                errhint("Use 'all', 'failures' or 'none'.")));
+	if (strcmp(spec->notify, "all") != 0 && strcmp(spec->notify, "failures") != 0 && strcmp(spec->notify, "none") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid notify \"%s\"", spec->notify),
+		                errhint("Use 'all', 'failures' or 'none'.")));
+	if (strcmp(spec->after_condition, "success") != 0 && strcmp(spec->after_condition, "failure") != 0 &&
+	    strcmp(spec->after_condition, "completion") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("invalid after_condition \"%s\"", spec->after_condition),
+		                errhint("Use 'success', 'failure' or 'completion'.")));
 	if (spec->has_max_failures && spec->max_failures < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("max_failures must be at least 1")));
 	if (spec->has_start_at && spec->has_end_at && spec->end_at <= spec->start_at)
@@ -161,7 +170,7 @@ validate(JobSpec *spec, Resolved *out)
 void
 check_role_limits(Oid caller, Oid owner, const Resolved &r, const char *job_name)
 {
-	if (is_foreman_admin(caller))
+	if (pg::is_foreman_admin(caller))
 		return;
 	int64 min_us = (int64)guc_min_user_interval_ms * 1000;
 	if (r.parsed.shortest_period_us > 0 && r.parsed.shortest_period_us < min_us)
@@ -196,11 +205,11 @@ job_owner(FunctionCallInfo fcinfo, int owner_arg, Oid caller)
 	Oid owner = caller;
 	if (PG_NARGS() > owner_arg && !PG_ARGISNULL(owner_arg))
 		owner = PG_GETARG_OID(owner_arg);
-	if (owner != caller && !(is_foreman_admin(caller) && is_member_of_role(caller, owner)))
+	if (owner != caller && !(pg::is_foreman_admin(caller) && is_member_of_role(caller, owner)))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 		                errmsg("permission denied to schedule jobs as role \"%s\"", GetUserNameFromId(owner, true)),
 		                errhint("Only a member of foreman_admin may schedule as another role, and only as one it is a member of.")));
-	if (const char *problem = owner_problem(owner))
+	if (const char *problem = pg::owner_status(owner).problem)
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("cannot schedule a job: %s", problem)));
 	return owner;
 }
@@ -212,6 +221,8 @@ first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 pha
 {
 	pg::JobSchedule js{spec.schedule, r.parsed.kind, r.parsed.period_us, spec.time_zone, anchor, phase_us,
 	                   spec.has_end_at, spec.end_at};
+	if (strcmp(r.parsed.kind, "after") == 0)
+		return false; // never by time
 	if (strcmp(r.parsed.kind, "once") == 0 && !spec.has_start_at) {
 		*next = now; // @once without start_at: as soon as possible
 		return true;
@@ -219,123 +230,159 @@ first_fire(const JobSpec &spec, const Resolved &r, TimestampTz anchor, int64 pha
 	return pg::next_fire_time(js, now - 1, next);
 }
 
-#define INTERVAL_DATUM(i) IntervalPGetDatum(const_cast<Interval *>(&(i)))
+// The columns of a job row being written, bound as SPI parameters $2, $3...
+// ($1 is the job's id). The INSERT and the UPDATE are generated from the one
+// list, so they cannot disagree.
+struct JobColumns {
+	static constexpr int kMax = 40;
+	const char *names[kMax];
+	Oid types[kMax];
+	Datum values[kMax];
+	char nulls[kMax + 1];
+	int n;
 
-// Writes spec as job `job_id` (0: a new job). Keeps the anchor, phase and next
-// run time when the schedule did not change, so re-running a setup script
-// does not shift a job's fire times.
+	explicit JobColumns(int64 job_id) : n(1)
+	{
+		names[0] = "job_id";
+		types[0] = INT8OID;
+		values[0] = Int64GetDatum(job_id);
+		nulls[0] = ' ';
+	}
+	void add(const char *name, Oid type, Datum value, bool present = true)
+	{
+		Assert(n < kMax);
+		names[n] = name;
+		types[n] = type;
+		values[n] = present ? value : (Datum)0;
+		nulls[n++] = present ? ' ' : 'n';
+		nulls[n] = '\0';
+	}
+	void text(const char *name, const char *value) { add(name, TEXTOID, value ? CStringGetTextDatum(value) : 0, value); }
+	void interval(const char *name, const Interval &value, bool present = true)
+	{
+		add(name, INTERVALOID, IntervalPGetDatum(const_cast<Interval *>(&value)), present);
+	}
+	char *insert_sql() const
+	{
+		StringInfoData cols, args;
+		initStringInfo(&cols);
+		initStringInfo(&args);
+		for (int i = 1; i < n; i++) {
+			appendStringInfo(&cols, "%s%s", i > 1 ? ", " : "", names[i]);
+			appendStringInfo(&args, "%s$%d", i > 1 ? ", " : "", i + 1);
+		}
+		return psprintf("INSERT INTO foreman.job (%s, owner_name) SELECT %s,"
+		                " (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3) WHERE $1 = 0 RETURNING job_id",
+		                cols.data, args.data);
+	}
+	char *update_sql(const char *also) const
+	{
+		StringInfoData sets;
+		initStringInfo(&sets);
+		for (int i = 1; i < n; i++)
+			appendStringInfo(&sets, "%s = $%d, ", names[i], i + 1);
+		return psprintf("UPDATE foreman.job SET %s owner_name = (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3),"
+		                " revision = revision + 1, updated_at = now(), run_requested_at = NULL,"
+		                " consecutive_failures = 0, disabled_reason = NULL, retry_at = NULL, retry_attempt = 0%s"
+		                " WHERE job_id = $1 RETURNING job_id",
+		                sets.data, also);
+	}
+};
+
+// Same schedule as stored? Then its anchor and jitter phase are kept, also
+// across a pause (the next run is the first grid point after now anyway), so
+// re-running a setup script does not shift a job's fire times.
+void
+keep_anchor_and_phase(int64 job_id, const JobSpec &spec, TimestampTz *anchor, int64 *phase_us)
+{
+	Oid types[6] = {INT8OID, TEXTOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum values[6] = {Int64GetDatum(job_id), CStringGetTextDatum(spec.schedule),
+	                   IntervalPGetDatum(const_cast<Interval *>(&spec.jitter)),
+	                   spec.time_zone ? CStringGetTextDatum(spec.time_zone) : (Datum)0,
+	                   TimestampTzGetDatum(spec.start_at), TimestampTzGetDatum(spec.end_at)};
+	char nulls[7] = "      ";
+	nulls[3] = spec.time_zone ? ' ' : 'n';
+	nulls[4] = spec.has_start_at ? ' ' : 'n';
+	nulls[5] = spec.has_end_at ? ' ' : 'n';
+	uint64 n = spi_exec("SELECT anchor_at, (extract(epoch FROM phase) * 1000000)::int8 FROM foreman.job"
+	                    " WHERE job_id = $1 AND schedule = $2 AND jitter = $3"
+	                    "   AND time_zone IS NOT DISTINCT FROM $4 AND start_at IS NOT DISTINCT FROM $5"
+	                    "   AND end_at IS NOT DISTINCT FROM $6",
+	                    6, types, values, nulls, false);
+	if (n == 1) {
+		bool isnull;
+		*anchor = DatumGetTimestampTz(spi_get(0, 1, &isnull));
+		*phase_us = DatumGetInt64(spi_get(0, 2, &isnull));
+	}
+}
+
+// Where the job stands on its schedule: anchor, jitter phase, first fire time.
+struct Placement {
+	TimestampTz anchor;
+	Interval phase;
+	Interval period; // interval schedules
+	bool has_next;
+	TimestampTz next;
+};
+
+Placement
+place_job(int64 job_id, const JobSpec &spec, const Resolved &r)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Placement p{};
+	p.anchor = spec.has_start_at ? spec.start_at : now;
+	int64 phase_us = r.jitter_us > 0 ? (int64)(pg_prng_uint64(&pg_global_prng_state) % (uint64)r.jitter_us) : 0;
+	if (job_id != 0)
+		keep_anchor_and_phase(job_id, spec, &p.anchor, &phase_us);
+	p.phase.time = phase_us;
+	p.period.time = r.parsed.period_us;
+	p.has_next = spec.enabled && first_fire(spec, r, p.anchor, phase_us, now, &p.next);
+	return p;
+}
+
+void
+bind_job(const JobSpec &spec, const Resolved &r, Oid owner, const Placement &p, JobColumns *c)
+{
+	c->text("job_name", spec.job_name);
+	c->add("owner", OIDOID, ObjectIdGetDatum(owner));
+	c->add("tier_id", INT4OID, Int32GetDatum(r.tier_id));
+	c->text("command", spec.command);
+	c->text("schedule", spec.schedule);
+	c->text("schedule_kind", r.parsed.kind);
+	c->interval("period", p.period, strcmp(r.parsed.kind, "interval") == 0);
+	c->text("time_zone", spec.time_zone);
+	c->add("anchor_at", TIMESTAMPTZOID, TimestampTzGetDatum(p.anchor));
+	c->interval("jitter", spec.jitter);
+	c->interval("phase", p.phase);
+	c->add("start_at", TIMESTAMPTZOID, TimestampTzGetDatum(spec.start_at), spec.has_start_at);
+	c->add("end_at", TIMESTAMPTZOID, TimestampTzGetDatum(spec.end_at), spec.has_end_at);
+	c->interval("timeout", spec.timeout, spec.has_timeout);
+	c->interval("misfire_grace", spec.misfire_grace, spec.has_misfire_grace);
+	c->add("coalesce_runs", BOOLOID, BoolGetDatum(spec.coalesce));
+	c->text("overlap", spec.overlap);
+	c->add("retries", INT4OID, Int32GetDatum(spec.retries));
+	c->interval("retry_backoff", spec.retry_backoff);
+	c->add("max_failures", INT4OID, Int32GetDatum(spec.max_failures), spec.has_max_failures);
+	c->add("enabled", BOOLOID, BoolGetDatum(spec.enabled));
+	c->add("next_run_at", TIMESTAMPTZOID, TimestampTzGetDatum(p.next), p.has_next);
+	c->add("max_catchup", INT4OID, Int32GetDatum(spec.max_catchup));
+	c->interval("retry_backoff_max", spec.retry_backoff_max, spec.has_retry_backoff_max);
+	c->text("log_runs", spec.log_runs);
+	c->add("max_instances", INT4OID, Int32GetDatum(spec.max_instances));
+	c->text("notify", spec.notify);
+	c->text("after_condition", spec.after_condition);
+}
+
+// Writes spec as job `job_id` (0: a new job); returns its id.
 int64
 write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql_job)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz anchor = spec->has_start_at ? spec->start_at : now;
-	int64 phase_us = 0;
-	if (r.jitter_us > 0)
-		phase_us = (int64)(pg_prng_uint64(&pg_global_prng_state) % (uint64)r.jitter_us);
-
-	// Same schedule as stored? Then keep its anchor and jitter phase, also
-	// across a pause: the next run is the first grid point after now anyway.
-	if (job_id != 0) {
-		Oid types[6] = {INT8OID, TEXTOID, INTERVALOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum values[6] = {Int64GetDatum(job_id), CStringGetTextDatum(spec->schedule), INTERVAL_DATUM(spec->jitter),
-		                   spec->time_zone ? CStringGetTextDatum(spec->time_zone) : (Datum)0,
-		                   TimestampTzGetDatum(spec->start_at), TimestampTzGetDatum(spec->end_at)};
-		char nulls[7] = "      ";
-		nulls[3] = spec->time_zone ? ' ' : 'n';
-		nulls[4] = spec->has_start_at ? ' ' : 'n';
-		nulls[5] = spec->has_end_at ? ' ' : 'n';
-		uint64 n = spi_exec("SELECT anchor_at, (extract(epoch FROM phase) * 1000000)::int8 FROM foreman.job"
-		                    " WHERE job_id = $1 AND schedule = $2 AND jitter = $3"
-		                    "   AND time_zone IS NOT DISTINCT FROM $4 AND start_at IS NOT DISTINCT FROM $5"
-		                    "   AND end_at IS NOT DISTINCT FROM $6",
-		                    6, types, values, nulls, false);
-		if (n == 1) {
-			bool isnull;
-			anchor = DatumGetTimestampTz(spi_get(0, 1, &isnull));
-			phase_us = DatumGetInt64(spi_get(0, 2, &isnull));
-		}
-	}
-
-	TimestampTz next = 0;
-	bool has_next = spec->enabled && first_fire(*spec, r, anchor, phase_us, now, &next);
-	Interval phase{};
-	phase.time = phase_us;
-	Interval period{};
-	period.time = r.parsed.period_us;
-
-	constexpr int kArgs = 27;
-	Oid types[kArgs] = {INT8OID,     TEXTOID,        OIDOID,      INT4OID,     TEXTOID,     TEXTOID,
-	                    TEXTOID,     INTERVALOID,    TEXTOID,     TIMESTAMPTZOID, INTERVALOID, INTERVALOID,
-	                    TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, INTERVALOID, BOOLOID,     TEXTOID,
-	                    INT4OID,     INTERVALOID,    INT4OID,     BOOLOID,     TIMESTAMPTZOID,
-	                    INT4OID,     INTERVALOID,    TEXTOID,     INT4OID};
-	Datum values[kArgs] = {Int64GetDatum(job_id),
-	                       CStringGetTextDatum(spec->job_name),
-	                       ObjectIdGetDatum(owner),
-	                       Int32GetDatum(r.tier_id),
-	                       CStringGetTextDatum(spec->command),
-	                       CStringGetTextDatum(spec->schedule),
-	                       CStringGetTextDatum(r.parsed.kind),
-	                       INTERVAL_DATUM(period),
-	                       spec->time_zone ? CStringGetTextDatum(spec->time_zone) : (Datum)0,
-	                       TimestampTzGetDatum(anchor),
-	                       INTERVAL_DATUM(spec->jitter),
-	                       INTERVAL_DATUM(phase),
-	                       TimestampTzGetDatum(spec->start_at),
-	                       TimestampTzGetDatum(spec->end_at),
-	                       INTERVAL_DATUM(spec->timeout),
-	                       INTERVAL_DATUM(spec->misfire_grace),
-	                       BoolGetDatum(spec->coalesce),
-	                       CStringGetTextDatum(spec->overlap),
-	                       Int32GetDatum(spec->retries),
-	                       INTERVAL_DATUM(spec->retry_backoff),
-	                       Int32GetDatum(spec->max_failures),
-	                       BoolGetDatum(spec->enabled),
-	                       TimestampTzGetDatum(next),
-	                       Int32GetDatum(spec->max_catchup),
-	                       INTERVAL_DATUM(spec->retry_backoff_max),
-	                       CStringGetTextDatum(spec->log_runs),
-	                       Int32GetDatum(spec->max_instances)};
-	char nulls[kArgs + 1];
-	memset(nulls, ' ', kArgs);
-	nulls[kArgs] = '\0';
-	if (strcmp(r.parsed.kind, "interval") != 0)
-		nulls[7] = 'n';
-	if (!spec->time_zone)
-		nulls[8] = 'n';
-	if (!spec->has_start_at)
-		nulls[12] = 'n';
-	if (!spec->has_end_at)
-		nulls[13] = 'n';
-	if (!spec->has_timeout)
-		nulls[14] = 'n';
-	if (!spec->has_misfire_grace)
-		nulls[15] = 'n';
-	if (!spec->has_max_failures)
-		nulls[20] = 'n';
-	if (!has_next)
-		nulls[22] = 'n';
-	if (!spec->has_retry_backoff_max)
-		nulls[24] = 'n';
-
-	// owner_name: the owner by name, for pg_dump (a restore maps it back to a
-	// role of the target server).
-	const char *columns = "job_name = $2, owner = $3,"
-	                      " owner_name = (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3), tier_id = $4, command = $5, schedule = $6, schedule_kind = $7,"
-	                      " period = $8, time_zone = $9, anchor_at = $10, jitter = $11, phase = $12, start_at = $13,"
-	                      " end_at = $14, timeout = $15, misfire_grace = $16, coalesce_runs = $17, overlap = $18,"
-	                      " retries = $19, retry_backoff = $20, max_failures = $21, enabled = $22,"
-	                      " next_run_at = $23, max_catchup = $24, retry_backoff_max = $25, log_runs = $26,"
-	                      " max_instances = $27";
-	if (job_id == 0) {
-		spi_exec("INSERT INTO foreman.job (job_name, owner, owner_name, tier_id, command, schedule, schedule_kind, period,"
-		         " time_zone, anchor_at, jitter, phase, start_at, end_at, timeout, misfire_grace, coalesce_runs,"
-		         " overlap, retries, retry_backoff, max_failures, enabled, next_run_at, max_catchup,"
-		         " retry_backoff_max, log_runs, max_instances)"
-		         " SELECT $2, $3, (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-		         " $21, $22, $23, $24, $25, $26, $27 WHERE $1 = 0 RETURNING job_id",
-		         kArgs, types, values, nulls, false);
-	} else {
+	Placement p = place_job(job_id, *spec, r);
+	JobColumns c(job_id);
+	bind_job(*spec, r, owner, p, &c);
+	if (job_id == 0)
+		spi_exec(c.insert_sql(), c.n, c.types, c.values, c.nulls, false);
+	else {
 		// schedule() over a maintenance job of the same name makes it a plain
 		// SQL job again: its stored arguments go (schedule_expiry() and
 		// schedule_purge() set them again after calling schedule()).
@@ -344,12 +391,7 @@ write_job(int64 job_id, Oid owner, JobSpec *spec, const Resolved &r, bool as_sql
 			Datum dvalues[1] = {Int64GetDatum(job_id)};
 			spi_exec("DELETE FROM foreman.maintenance WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
 		}
-		spi_exec(psprintf("UPDATE foreman.job SET %s, revision = revision + 1, updated_at = now(),"
-		                  " run_requested_at = NULL, consecutive_failures = 0, disabled_reason = NULL,"
-		                  " retry_at = NULL, retry_attempt = 0%s"
-		                  " WHERE job_id = $1 RETURNING job_id",
-		                  columns, as_sql_job ? ", kind = 'sql'" : ""),
-		         kArgs, types, values, nulls, false);
+		spi_exec(c.update_sql(as_sql_job ? ", kind = 'sql'" : ""), c.n, c.types, c.values, c.nulls, false);
 	}
 	// The row was locked by the caller (find_job, or schedule()'s FOR UPDATE):
 	// it cannot have gone. Checked anyway, never read past the result.
@@ -369,7 +411,7 @@ load_spec(int64 job_id, JobSpec *spec)
 	Datum values[1] = {Int64GetDatum(job_id)};
 	spi_exec("SELECT j.job_name, j.schedule, j.command, t.name, j.timeout, j.jitter, j.misfire_grace, j.coalesce_runs,"
 	         " j.overlap, j.retries, j.retry_backoff, j.enabled, j.start_at, j.end_at, j.time_zone, j.max_failures,"
-	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances"
+	         " j.max_catchup, j.retry_backoff_max, j.log_runs, j.max_instances, j.notify, j.after_condition"
 	         " FROM foreman.job j JOIN foreman.tier t USING (tier_id) WHERE j.job_id = $1",
 	         1, types, values, nullptr, false);
 	if (SPI_processed != 1)
@@ -416,6 +458,8 @@ load_spec(int64 job_id, JobSpec *spec)
 	spec->has_retry_backoff_max = interval(18, &spec->retry_backoff_max);
 	spec->log_runs = text_col(19);
 	spec->max_instances = DatumGetInt32(SPI_getbinval(row, desc, 20, &isnull));
+	spec->notify = text_col(21);
+	spec->after_condition = text_col(22);
 	MemoryContextSwitchTo(spi);
 }
 
@@ -431,6 +475,8 @@ default_spec()
 	spec.max_catchup = 10;
 	spec.log_runs = pstrdup("all");
 	spec.max_instances = 1;
+	spec.notify = pstrdup("failures");
+	spec.after_condition = pstrdup("success");
 	return spec;
 }
 
@@ -502,6 +548,25 @@ apply_settings(FunctionCallInfo fcinfo, int first, JobSpec *spec)
 		spec->max_instances = PG_GETARG_INT32(first + 16);
 }
 
+// The job's upstreams when `after` was given (replacing what it had), and
+// the rule that a job that runs only after others has some.
+void
+write_upstreams(int64 job_id, Oid owner, const JobSpec &spec, const Resolved &r, bool replace)
+{
+	// schedule() defines the whole job: no after, no upstreams.
+	// alter_job() without after leaves them as they are.
+	if (spec.after) {
+		int n = 0;
+		int64 *ids = resolve_upstreams(spec.after, owner, spec.job_name, &n);
+		write_dependencies(job_id, ids, n);
+	} else if (replace)
+		write_dependencies(job_id, nullptr, 0);
+	if (strcmp(r.parsed.kind, "after") == 0 && count_upstreams(job_id) == 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+		                errmsg("job \"%s\" runs only after other jobs, but names none", spec.job_name),
+		                errhint("Give them with after => ARRAY['...'], or a time schedule.")));
+}
+
 } // namespace
 } // namespace foreman::api
 
@@ -517,9 +582,16 @@ FOREMAN_FUNCTION(foreman_schedule)
 	spec.schedule = required_text_arg(fcinfo, 1, "schedule", kMaxScheduleBytes);
 	spec.command = required_text_arg(fcinfo, 2, "command", kMaxCommandBytes);
 	apply_settings(fcinfo, 3, &spec);
+	if (PG_NARGS() > 21 && !PG_ARGISNULL(21))
+		spec.notify = optional_text_arg(fcinfo, 21, "notify", NAMEDATALEN);
+	if (PG_NARGS() > 22 && !PG_ARGISNULL(22))
+		spec.after = PG_GETARG_ARRAYTYPE_P(22);
+	if (PG_NARGS() > 23 && !PG_ARGISNULL(23))
+		spec.after_condition = optional_text_arg(fcinfo, 23, "after_condition", NAMEDATALEN);
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	Resolved r;
 	validate(&spec, &r);
 	check_role_limits(caller, owner, r, spec.job_name);
@@ -532,6 +604,7 @@ FOREMAN_FUNCTION(foreman_schedule)
 		existing = DatumGetInt64(spi_get(0, 1, &isnull));
 	}
 	int64 job_id = write_job(existing, owner, &spec, r, true);
+	write_upstreams(job_id, owner, spec, r, true);
 	elevation_end(&e);
 	PG_RETURN_INT64(job_id);
 }
@@ -547,6 +620,7 @@ FOREMAN_FUNCTION(foreman_alter_job)
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	JobRef job = require_job(name, caller, JobLock::ForUpdate);
 	JobSpec spec{};
 	load_spec(job.job_id, &spec);
@@ -565,10 +639,20 @@ FOREMAN_FUNCTION(foreman_alter_job)
 		spec.command = command;
 	}
 	apply_settings(fcinfo, 3, &spec);
+	if (PG_NARGS() > 20 && !PG_ARGISNULL(20))
+		spec.notify = optional_text_arg(fcinfo, 20, "notify", NAMEDATALEN);
+	if (PG_NARGS() > 21 && !PG_ARGISNULL(21))
+		spec.after = PG_GETARG_ARRAYTYPE_P(21);
+	if (PG_NARGS() > 22 && !PG_ARGISNULL(22))
+		spec.after_condition = optional_text_arg(fcinfo, 22, "after_condition", NAMEDATALEN);
+	bool cascade = PG_NARGS() > 23 && !PG_ARGISNULL(23) && PG_GETARG_BOOL(23);
 	Resolved r;
 	validate(&spec, &r);
 	check_role_limits(caller, job.owner, r, spec.job_name);
+	if (job.enabled && !spec.enabled)
+		handle_dependents(job.job_id, name, caller, cascade, DependentAction::Disable);
 	write_job(job.job_id, job.owner, &spec, r, false);
+	write_upstreams(job.job_id, job.owner, spec, r, false);
 	if (job.tier_id != r.tier_id)
 		wake_tier_at_commit(job.tier_id);
 	elevation_end(&e);
@@ -581,9 +665,11 @@ FOREMAN_FUNCTION(foreman_unschedule)
 	require_foreman_user(caller);
 	char *name = required_text_arg(fcinfo, 0, "job_name");
 	bool if_exists = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	bool cascade = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	JobRef job{};
 	if (if_exists && !find_job(name, caller, JobLock::ForUpdate, &job)) {
 		elevation_end(&e);
@@ -592,6 +678,7 @@ FOREMAN_FUNCTION(foreman_unschedule)
 	}
 	if (!if_exists)
 		job = require_job(name, caller, JobLock::ForUpdate);
+	handle_dependents(job.job_id, name, caller, cascade, DependentAction::Remove);
 	Oid dtypes[1] = {INT8OID};
 	Datum dvalues[1] = {Int64GetDatum(job.job_id)};
 	spi_exec("DELETE FROM foreman.job WHERE job_id = $1", 1, dtypes, dvalues, nullptr, false);
@@ -608,14 +695,13 @@ FOREMAN_FUNCTION(foreman_run_now)
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
+	// A paused job runs too (once, by hand), and stays paused.
 	JobRef job = require_job(name, caller, JobLock::ForUpdate);
-	if (!job.enabled)
-		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("job \"%s\" is disabled", name),
-		                errhint("Enable it first: SELECT foreman.alter_job('%s', enabled => true);", name)));
 	// For owners that are not foreman_admin, no sooner than
 	// foreman.min_user_interval after the job's last start: a job that asks
 	// for itself (or a loop of run_now) cannot outrun the bound.
-	bool bounded = !is_foreman_admin(job.owner);
+	bool bounded = !foreman::pg::is_foreman_admin(job.owner);
 	Oid rtypes[3] = {INT8OID, BOOLOID, INTERVALOID};
 	Interval min_interval{};
 	min_interval.time = (int64)foreman::guc_min_user_interval_ms * 1000;
@@ -723,13 +809,19 @@ FOREMAN_FUNCTION(foreman_next_runs)
 	TimestampTz next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
 
 	// The stored next run first (it may be a jittered or late one), then the
-	// schedule's fire times after it.
+	// schedule's fire times after it. A disabled job has none stored: the
+	// fire times it would have if enabled now.
 	TimestampTz *times = static_cast<TimestampTz *>(palloc(sizeof(TimestampTz) * (n + 1)));
 	int found = 0;
 	if (n > 0 && has_next) {
 		times[found++] = next_run_at;
 		found += foreman::pg::next_fire_times(js, next_run_at, n - 1, times + 1);
+	} else if (n > 0 && !job.enabled && strcmp(js.schedule_kind, "after") != 0) {
+		ereport(NOTICE, (errmsg("job \"%s\" is disabled; these are the fire times it would have if enabled now",
+		                        name)));
+		found = foreman::pg::next_fire_times(js, GetCurrentTimestamp(), n, times);
 	}
+	notice_upstreams(job.job_id, name);
 	for (int i = 0; i < found; i++) {
 		Datum value = TimestampTzGetDatum(times[i]);
 		bool null = false;

@@ -10,7 +10,7 @@
 // create an ordinary job (through foreman.schedule, as the caller) whose
 // command is CALL foreman.run_maintenance(job_id), and store the arguments in
 // foreman.maintenance.
-#include "api/catalog.hpp"
+#include "api/access.hpp"
 #include "api/maintenance_filter.hpp"
 #include "bgw/coordinator.hpp"
 #include "core/error.hpp"
@@ -379,12 +379,30 @@ effective_terminal(char **given, int ngiven, const char *set_status, int *n)
 	return out;
 }
 
-// The statements, by the core, copied into palloc'd memory. `terminal` are the
-// effective terminal statuses (with set_status), already valid for the type.
+// What the statements are built from, as the catalog says it: the target,
+// its key, and the effective terminal statuses (with set_status), already
+// valid for the status column's type.
+struct TargetShape {
+	const char *schema;
+	const char *relname;
+	bool partitioned;
+	char **keys;
+	int nkeys;
+	char **terminal;
+	int nterminal;
+};
+
+// The statements, by the core, copied into palloc'd memory.
 void
-build_statements(const Spec &spec, const char *schema, const char *relname, bool partitioned, char **keys,
-                 int nkeys, char **terminal, int nterminal, Prepared *out)
+build_statements(const Spec &spec, const TargetShape &shape, Prepared *out)
 {
+	const char *schema = shape.schema;
+	const char *relname = shape.relname;
+	bool partitioned = shape.partitioned;
+	char **keys = shape.keys;
+	int nkeys = shape.nkeys;
+	char **terminal = shape.terminal;
+	int nterminal = shape.nterminal;
 	pg::cpp_guard("maintenance", [&]() {
 		core::BatchTarget target;
 		target.schema = schema;
@@ -465,8 +483,9 @@ prepare(const Spec &spec, Prepared *out)
 		terminal = effective_terminal(given, ngiven, spec.set_status, &nterminal);
 	}
 
-	build_statements(spec, schema, out->relname, rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE, keys, nkeys,
-	                 terminal, nterminal, out);
+	TargetShape shape{schema, out->relname, rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE, keys, nkeys,
+	                  terminal, nterminal};
+	build_statements(spec, shape, out);
 	if (spec.filter)
 		check_filter(spec.filter, out->filter_check_sql);
 

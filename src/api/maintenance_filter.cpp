@@ -14,6 +14,15 @@ extern "C" {
 
 namespace foreman::api {
 
+void
+reraise_filter_error(ErrorData *edata)
+{
+	if (!edata)
+		return;
+	edata->cursorpos = 0;
+	pg::reraise_pg_error(edata, "in the filter");
+}
+
 namespace {
 
 

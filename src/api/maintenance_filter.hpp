@@ -3,32 +3,15 @@
 // a statement.
 #pragma once
 
-#include "pg/postgres.hpp"
+#include "pg/guard.hpp"
 
 namespace foreman::api {
 
-// Re-raises a PostgreSQL error met while reading the filter as "invalid
-// filter: ...": its position would point into our statement, not the filter.
-#define FILTER_TRY(stmt)                                                                                       \
-	do {                                                                                                       \
-		MemoryContext filter_context_ = CurrentMemoryContext;                                                  \
-		ErrorData *volatile filter_error_ = nullptr;                                                           \
-		PG_TRY();                                                                                              \
-		{                                                                                                      \
-			stmt;                                                                                              \
-		}                                                                                                      \
-		PG_CATCH();                                                                                            \
-		{                                                                                                      \
-			MemoryContextSwitchTo(filter_context_);                                                            \
-			filter_error_ = CopyErrorData();                                                                   \
-			FlushErrorState();                                                                                 \
-		}                                                                                                      \
-		PG_END_TRY();                                                                                          \
-		if (filter_error_)                                                                                     \
-			ereport(ERROR, (errcode(filter_error_->sqlerrcode), errmsg("invalid filter: %s", filter_error_->message), \
-			                filter_error_->detail ? errdetail("%s", filter_error_->detail) : 0,                    \
-			                filter_error_->hint ? errhint("%s", filter_error_->hint) : 0));                       \
-	} while (0)
+// Runs stmt; a PostgreSQL error it raises is re-raised as it is, without its
+// position (which would point into our statement, not the filter) and with
+// the filter named in its context.
+#define FILTER_TRY(stmt) reraise_filter_error(pg::capture_pg_error([&]() { stmt; }))
+void reraise_filter_error(ErrorData *edata); // nothing for nullptr
 
 // Raises "invalid filter: ..." (with the SQLSTATE of what was wrong) unless
 // filter is a boolean condition on the target's columns: no ";", balanced

@@ -3,9 +3,10 @@
 // Tier changes are administrative: they need a superuser (or, once the
 // security issue lands, foreman_admin). The trigger on foreman.tier wakes the
 // launcher at commit, which starts or stops coordinators within a second.
-#include "api/catalog.hpp"
+#include "api/access.hpp"
 #include "api/hooks.hpp"
 #include "pg/guard.hpp"
+#include "pg/roles.hpp"
 #include "pg/schedule_pg.hpp"
 
 extern "C" {
@@ -20,7 +21,7 @@ namespace {
 void
 require_tier_admin(const char *action)
 {
-	if (!is_foreman_admin(GetUserId()))
+	if (!pg::is_foreman_admin(GetUserId()))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
 		                errhint("Tiers are changed by members of foreman_admin and superusers.")));
 }
@@ -84,6 +85,7 @@ FOREMAN_FUNCTION(foreman_create_tier)
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	Oid types[5] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID, INTERVALOID};
 	Datum values[5] = {CStringGetTextDatum(name), IntervalPGetDatum(tick), Int32GetDatum(concurrency),
 	                   has_timeout ? PG_GETARG_DATUM(3) : (Datum)0, has_cap ? PG_GETARG_DATUM(4) : (Datum)0};
@@ -115,6 +117,7 @@ FOREMAN_FUNCTION(foreman_alter_tier)
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	int32 tier_id = find_tier(name, nullptr);
 	Oid types[8] = {INT4OID, INTERVALOID, INT4OID, BOOLOID, BOOLOID, INTERVALOID, BOOLOID, INTERVALOID};
 	Datum values[8] = {Int32GetDatum(tier_id),
@@ -147,6 +150,7 @@ FOREMAN_FUNCTION(foreman_drop_tier)
 
 	Elevation e;
 	elevation_begin(&e);
+	require_current_catalog();
 	int32 tier_id = find_tier(name, nullptr);
 	Oid types[1] = {INT4OID};
 	Datum values[1] = {Int32GetDatum(tier_id)};

@@ -19,8 +19,9 @@ static_assert(kLeadershipLockClass == 1179798862u);
 constexpr uint16 kLeadershipLockSubid = 3;
 constexpr uint16 kOwnerLockSubid = 4;
 
-// Progress of the running job, shown in foreman.tier_status.progress, the
-// process title and pg_stat_activity.query. A no-op outside a coordinator.
+// Progress of the running job, shown in foreman.tier_status.progress (or
+// foreman.executors for a parallel tier), the process title and
+// pg_stat_activity.query. A no-op outside a job.
 void report_progress(const char *text);
 
 // Totals a job reports about itself (e.g. batched maintenance: rows changed
@@ -28,7 +29,5 @@ void report_progress(const char *text);
 // row counts. A no-op outside a coordinator.
 void report_run_totals(int64 rows, int32 batches);
 
-// True in a coordinator process while it runs a job.
-bool in_coordinator_job();
 
 } // namespace foreman::bgw

@@ -4,41 +4,49 @@
 #include "bgw/run_store.hpp"
 #include "bgw/session.hpp"
 #include "bgw/shmem.hpp"
+#include "pg/guard.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "libpq/pqsignal.h"
+#include "mb/pg_wchar.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "utils/timestamp.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 }
 
 namespace foreman::bgw {
 
 namespace {
 
-// What an executor is asked to run, passed in bgw_extra.
+// Where an executor finds its slot, passed in bgw_extra; the run comes
+// through the slot (executor_hand_over).
 struct ExecutorArgs {
 	Oid dboid;
 	int32 slot;
-	int32 attempt;
-	int64 run_id;
-	int64 job_id;
-	TimestampTz started;
+	pid_t coordinator;
+	uint32 reservation;
 };
 static_assert(sizeof(ExecutorArgs) <= BGW_EXTRALEN);
 
 int my_slot_index = -1;
+uint32 last_reservation = 0; // this coordinator's reservations, numbered
 
 int
 slot_limit()
 {
 	return Min(kMaxExecutors, max_worker_processes);
+}
+
+ExecutorSlot &
+slot_at(int index)
+{
+	return shared()->executors[index];
 }
 
 void
@@ -48,7 +56,7 @@ release_my_slot(int, Datum)
 		return;
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = sh->executors[my_slot_index];
+	ExecutorSlot &slot = slot_at(my_slot_index);
 	if (slot.pid == MyProcPid)
 		memset(&slot, 0, sizeof slot);
 	LWLockRelease(sh->lock);
@@ -90,7 +98,25 @@ executor_cap()
 }
 
 int
-executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, Oid owner, bool *cap_reached)
+executor_claim_idle(int32 tier_id)
+{
+	Shared *sh = shared();
+	int result = -1;
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < slot_limit() && result < 0; i++) {
+		ExecutorSlot &slot = sh->executors[i];
+		if (slot.pid > 0 && slot.idle && !slot.claimed && !slot.retire && slot.coordinator == MyProcPid &&
+		    slot.dboid == MyDatabaseId && slot.tier_id == tier_id) {
+			slot.claimed = true;
+			result = i;
+		}
+	}
+	LWLockRelease(sh->lock);
+	return result;
+}
+
+Reservation
+executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 {
 	Shared *sh = shared();
 	*cap_reached = false;
@@ -105,40 +131,76 @@ executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, Oid
 			continue;
 		}
 		in_use++;
-		if (slot.dboid == MyDatabaseId && slot.tier_id == tier_id && !slot.idle)
+		if (slot.dboid == MyDatabaseId && slot.tier_id == tier_id && (!slot.idle || slot.claimed))
 			in_tier++;
 	}
-	int result = -1;
+	Reservation result{-1, 0};
 	if (in_tier >= concurrency)
-		result = -1;
+		result.slot = -1;
 	else if (in_use >= cap || free_slot < 0)
 		*cap_reached = true;
 	else {
 		ExecutorSlot &slot = sh->executors[free_slot];
+		memset(&slot, 0, sizeof slot);
 		slot.pid = -1;
 		slot.coordinator = MyProcPid;
+		slot.reservation = ++last_reservation;
 		slot.dboid = MyDatabaseId;
 		slot.tier_id = tier_id;
-		slot.run_id = run_id;
-		slot.job_id = job_id;
-		slot.owner = owner;
+		slot.idle = true;
+		slot.claimed = true;
 		slot.started_at = GetCurrentTimestamp();
 		slot.coordinator_latch = MyLatch;
-		result = free_slot;
+		result = Reservation{free_slot, slot.reservation};
 	}
 	LWLockRelease(sh->lock);
 	return result;
 }
 
 void
-executor_release_reservation(int index, int64 run_id)
+executor_hand_over(int index, const ExecutorRun &run)
 {
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = sh->executors[index];
+	ExecutorSlot &slot = slot_at(index);
+	Assert(slot.claimed && slot.coordinator == MyProcPid);
+	slot.run_id = run.run_id;
+	slot.job_id = run.job_id;
+	slot.owner = run.owner;
+	slot.attempt = run.attempt;
+	slot.started_at = run.started;
+	slot.progress[0] = '\0';
+	slot.idle = false;
+	slot.claimed = false;
+	Latch *latch = slot.latch;
+	LWLockRelease(sh->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+executor_release_claim(int index)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	ExecutorSlot &slot = slot_at(index);
+	if (slot.coordinator == MyProcPid)
+		slot.claimed = false;
+	Latch *latch = slot.latch;
+	LWLockRelease(sh->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+executor_release_reservation(const Reservation &r)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	ExecutorSlot &slot = slot_at(r.slot);
 	// The slot may have been freed by its executor and reserved again since:
-	// only this very reservation is released.
-	if (slot.pid == -1 && slot.coordinator == MyProcPid && slot.run_id == run_id)
+	// only this very reservation of a never-started executor goes.
+	if (slot.pid == -1 && slot.coordinator == MyProcPid && slot.reservation == r.id)
 		memset(&slot, 0, sizeof slot);
 	LWLockRelease(sh->lock);
 }
@@ -149,10 +211,11 @@ executor_count(int32 tier_id)
 	Shared *sh = shared();
 	int n = 0;
 	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < slot_limit(); i++)
-		if (sh->executors[i].pid != 0 && !sh->executors[i].idle && sh->executors[i].dboid == MyDatabaseId &&
-		    sh->executors[i].tier_id == tier_id)
+	for (int i = 0; i < slot_limit(); i++) {
+		const ExecutorSlot &e = sh->executors[i];
+		if (e.pid != 0 && (!e.idle || e.claimed) && e.dboid == MyDatabaseId && e.tier_id == tier_id)
 			n++;
+	}
 	LWLockRelease(sh->lock);
 	return n;
 }
@@ -171,59 +234,15 @@ executor_instances(int64 job_id)
 	return n;
 }
 
-int
-executor_run_ids(int32 tier_id, int64 *out, int max)
-{
-	Shared *sh = shared();
-	int n = 0;
-	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < slot_limit() && n < max; i++)
-		if (sh->executors[i].pid != 0 && sh->executors[i].run_id != 0 && sh->executors[i].dboid == MyDatabaseId &&
-		    sh->executors[i].tier_id == tier_id)
-			out[n++] = sh->executors[i].run_id;
-	LWLockRelease(sh->lock);
-	return n;
-}
-
-int
-executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, Oid owner, int32 attempt, TimestampTz started)
-{
-	Shared *sh = shared();
-	int result = -1;
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < slot_limit(); i++) {
-		ExecutorSlot &slot = sh->executors[i];
-		if (slot.pid > 0 && slot.idle && !slot.retire && slot.coordinator == MyProcPid && slot.dboid == MyDatabaseId &&
-		    slot.tier_id == tier_id) {
-			slot.idle = false;
-			slot.run_id = run_id;
-			slot.job_id = job_id;
-			slot.owner = owner;
-			slot.attempt = attempt;
-			slot.started_at = started;
-			if (slot.latch)
-				SetLatch(slot.latch);
-			result = i;
-			break;
-		}
-	}
-	LWLockRelease(sh->lock);
-	return result;
-}
-
 bool
-executor_has_idle(int32 tier_id)
+executor_slot_is(int index, uint32 reservation)
 {
 	Shared *sh = shared();
-	bool found = false;
 	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < slot_limit() && !found; i++) {
-		ExecutorSlot &slot = sh->executors[i];
-		found = slot.pid > 0 && slot.idle && !slot.retire && slot.coordinator == MyProcPid &&
-		        slot.dboid == MyDatabaseId && slot.tier_id == tier_id;
-	}
+	const ExecutorSlot &slot = slot_at(index);
+	bool same = slot.pid != 0 && slot.coordinator == MyProcPid && slot.reservation == reservation;
 	LWLockRelease(sh->lock);
-	return found;
+	return same;
 }
 
 void
@@ -233,7 +252,7 @@ executor_retire_one_idle()
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < slot_limit(); i++) {
 		ExecutorSlot &slot = sh->executors[i];
-		if (slot.pid > 0 && slot.idle && !slot.retire) {
+		if (slot.pid > 0 && slot.idle && !slot.claimed && !slot.retire) {
 			slot.retire = true;
 			if (slot.latch)
 				SetLatch(slot.latch);
@@ -243,9 +262,23 @@ executor_retire_one_idle()
 	LWLockRelease(sh->lock);
 }
 
+bool
+executor_report_progress(const char *text)
+{
+	if (my_slot_index < 0)
+		return false;
+	int len = pg_mbcliplen(text, (int)strlen(text), (int)sizeof(ExecutorSlot::progress) - 1);
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	ExecutorSlot &slot = slot_at(my_slot_index);
+	memcpy(slot.progress, text, len);
+	slot.progress[len] = '\0';
+	LWLockRelease(sh->lock);
+	return true;
+}
+
 BackgroundWorkerHandle *
-executor_start(int slot, int64 run_id, int64 job_id, int32 attempt, TimestampTz started, const char *dbname,
-               const char *tier_name)
+executor_start(const Reservation &r, const char *dbname, const char *tier_name)
 {
 	BackgroundWorker worker;
 	memset(&worker, 0, sizeof worker);
@@ -256,13 +289,7 @@ executor_start(int slot, int64 run_id, int64 job_id, int32 attempt, TimestampTz 
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "foreman_executor_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_foreman executor %s/%s", dbname, tier_name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_foreman executor");
-	ExecutorArgs args{MyDatabaseId, slot, attempt, run_id, job_id, started};
-	{
-		Shared *sh = shared();
-		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		sh->executors[slot].attempt = attempt;
-		LWLockRelease(sh->lock);
-	}
+	ExecutorArgs args{MyDatabaseId, r.slot, MyProcPid, r.id};
 	memcpy(worker.bgw_extra, &args, sizeof args);
 	worker.bgw_notify_pid = MyProcPid;
 	BackgroundWorkerHandle *handle = nullptr;
@@ -272,12 +299,117 @@ executor_start(int slot, int64 run_id, int64 job_id, int32 attempt, TimestampTz 
 	return ok ? handle : nullptr;
 }
 
-} // namespace foreman::bgw
+namespace {
 
-using namespace foreman::bgw;
+// Takes the slot the coordinator reserved; from here on this process frees
+// it when it exits, however it exits (short of a crash-restart, which resets
+// them all).
+void
+take_reserved_slot(const ExecutorArgs &args)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	ExecutorSlot &slot = slot_at(args.slot);
+	bool ours = slot.pid == -1 && slot.coordinator == args.coordinator && slot.reservation == args.reservation;
+	if (ours) {
+		slot.pid = MyProcPid;
+		slot.latch = MyLatch;
+		my_slot_index = args.slot;
+	}
+	LWLockRelease(sh->lock);
+	if (!ours)
+		ereport(FATAL, (errmsg("pg_foreman executor: slot %d is not reserved for it", args.slot)));
+	before_shmem_exit(release_my_slot, 0);
+}
+
+// Waits (bounded by foreman.executor_idle_timeout, unless claimed) for the
+// coordinator to hand over a run; false when this executor leaves instead.
+bool
+wait_for_run(ExecutorRun *run)
+{
+	Shared *sh = shared();
+	TimestampTz idle_since = GetCurrentTimestamp();
+	for (;;) {
+		if (runner_stop_requested())
+			return false;
+		bool leaving = false, assigned = false;
+		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+		ExecutorSlot &slot = slot_at(my_slot_index);
+		if (!slot.idle) {
+			assigned = true;
+			*run = ExecutorRun{slot.run_id, slot.job_id, slot.owner, slot.attempt, slot.started_at};
+		} else if (!slot.claimed &&
+		           (slot.retire || TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), guc_executor_idle_ms))) {
+			// Leaving: the slot is freed under the same lock, so no run
+			// can be handed to a process that is going.
+			memset(&slot, 0, sizeof slot);
+			my_slot_index = -1;
+			leaving = true;
+		}
+		LWLockRelease(sh->lock);
+		if (assigned)
+			return true;
+		if (leaving)
+			return false;
+		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+		                Max(10L, Min(500L, (long)guc_executor_idle_ms / 4)), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending) {
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+}
+
+// Idle: tell the coordinator, which may have due jobs waiting.
+void
+become_idle()
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	ExecutorSlot &slot = slot_at(my_slot_index);
+	slot.idle = true;
+	slot.run_id = 0;
+	slot.job_id = 0;
+	slot.owner = InvalidOid;
+	slot.progress[0] = '\0';
+	Latch *coordinator = slot.coordinator_latch;
+	LWLockRelease(sh->lock);
+	if (coordinator)
+		SetLatch(coordinator);
+}
 
 void
-foreman_executor_main(Datum)
+execute_run(const ExecutorRun &run, pid_t coordinator, MemoryContext run_context, MemoryContext job_context)
+{
+	MemoryContextReset(run_context);
+	internal_xact_begin();
+	DueJob *job = load_job(run.job_id, run_context);
+	if (!job)
+		mark_run_crashed(run.run_id, "the job was unscheduled before its executor started");
+	else
+		set_run_pid(run.run_id);
+	internal_xact_commit();
+	if (!job)
+		return;
+	static const RunHooks hooks = {nullptr};
+	(void)runner_execute(*job, run.run_id, run.attempt, run.started, job_context, hooks);
+	// Its outcome must be recorded before this executor takes more work or
+	// leaves: retry (bounded, about 10 minutes) through a superuser's lock on
+	// foreman.job_run.
+	for (int tries = 0; !runner_flush_pending() && tries < 600 && !runner_stop_requested(); tries++) {
+		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	// Its job's summary waits for the job's row (its owner holds it): the
+	// coordinator applies it later.
+	if (runner_take_deferred_summary())
+		flag_coordinator_summaries(coordinator);
+}
+
+void
+executor_main(Datum)
 {
 	ExecutorArgs args;
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof args);
@@ -288,107 +420,29 @@ foreman_executor_main(Datum)
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	session_init();
 	runner_init();
-
-	// Claim the slot the coordinator reserved; from here on this process
-	// frees it when it exits, however it exits (short of a crash-restart,
-	// which resets them all).
-	Shared *sh = shared();
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = sh->executors[args.slot];
-	bool ours = slot.pid == -1 && slot.run_id == args.run_id;
-	if (ours) {
-		slot.pid = MyProcPid;
-		slot.latch = MyLatch;
-		my_slot_index = args.slot;
-	}
-	LWLockRelease(sh->lock);
-	if (!ours)
-		ereport(FATAL, (errmsg("pg_foreman executor: slot %d is not reserved for run %lld", args.slot,
-		                       (long long)args.run_id)));
-	before_shmem_exit(release_my_slot, 0);
+	take_reserved_slot(args);
 
 	SetConfigOption("application_name", MyBgworkerEntry->bgw_name, PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman job", ALLOCSET_DEFAULT_SIZES);
-
-	// Run what the slot holds; then wait (bounded) for the coordinator to
-	// hand over the next run, and leave when none comes.
-	int64 run_id = args.run_id, job_id = args.job_id;
-	int32 attempt = args.attempt;
-	TimestampTz started = args.started;
 	MemoryContext run_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman run", ALLOCSET_DEFAULT_SIZES);
-	for (;;) {
-		MemoryContextReset(run_context);
-		internal_xact_begin();
-		DueJob *job = load_job(job_id, run_context);
-		if (!job)
-			mark_run_crashed(run_id, "the job was unscheduled before its executor started");
-		else
-			set_run_pid(run_id);
-		internal_xact_commit();
-		if (job) {
-			static const RunHooks hooks = {nullptr};
-			(void)runner_execute(*job, run_id, attempt, started, job_context, hooks);
-			// Its outcome must be recorded before this executor takes more
-			// work or leaves: retry (bounded, about 10 minutes) through a
-			// superuser's lock on foreman.job_run.
-			for (int tries = 0; !runner_flush_pending() && tries < 600 && !runner_stop_requested(); tries++) {
-				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-			}
-			// Its job's summary waits for the job's row (its owner holds
-			// it): the coordinator applies it later.
-			if (runner_take_deferred_summary())
-				flag_coordinator_summaries(slot.coordinator);
-		}
 
-		// Idle: tell the coordinator, which may have due jobs waiting.
-		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-		slot.idle = true;
-		slot.run_id = 0;
-		slot.job_id = 0;
-		slot.owner = InvalidOid;
-		Latch *coordinator = slot.coordinator_latch;
-		LWLockRelease(sh->lock);
-		if (coordinator)
-			SetLatch(coordinator);
-
-		TimestampTz idle_since = GetCurrentTimestamp();
-		bool assigned = false;
-		while (!assigned) {
-			if (runner_stop_requested())
-				break;
-			LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-			if (!slot.idle) {
-				assigned = true;
-				run_id = slot.run_id;
-				job_id = slot.job_id;
-				attempt = slot.attempt;
-				started = slot.started_at;
-			} else if (slot.retire ||
-			           TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), foreman::guc_executor_idle_ms)) {
-				// Leaving: the slot is freed under the same lock, so no run
-				// can be handed to a process that is going.
-				memset(&slot, 0, sizeof slot);
-				my_slot_index = -1;
-			}
-			bool leaving = my_slot_index < 0;
-			LWLockRelease(sh->lock);
-			if (leaving)
-				proc_exit(0);
-			if (!assigned) {
-				(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-				                Max(10L, Min(500L, (long)foreman::guc_executor_idle_ms / 4)), PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-				if (ConfigReloadPending) {
-					ConfigReloadPending = false;
-					ProcessConfigFile(PGC_SIGHUP);
-				}
-			}
-		}
-		if (!assigned)
-			break;
+	// Run what is handed over; between runs wait (bounded), and leave when
+	// nothing comes.
+	ExecutorRun run;
+	while (wait_for_run(&run)) {
+		execute_run(run, args.coordinator, run_context, job_context);
+		become_idle();
 	}
 	proc_exit(0);
+}
+
+} // namespace
+
+} // namespace foreman::bgw
+
+void
+foreman_executor_main(Datum arg)
+{
+	foreman::pg::cpp_guard("executor", [arg]() { foreman::bgw::executor_main(arg); });
 }

@@ -1,17 +1,19 @@
 // executor.hpp: executor workers of parallel tiers (concurrency > 1).
 //
-// A parallel tier's coordinator records a run as 'running', reserves an
-// executor slot in shared memory (bounded by the tier's concurrency and by
-// foreman.max_executors across the cluster), and starts an executor: a
-// dynamic bgworker that runs that one job as its owner, records its outcome
-// and exits. The coordinator never waits on an executor: it sleeps on its
-// latch, which the postmaster sets when an executor it started exits.
+// A parallel tier's coordinator claims an executor (an idle one of its tier,
+// or a new one in a slot it reserves, bounded by the tier's concurrency and
+// by foreman.max_executors across the cluster), records the run as
+// 'running', and hands it over (shmem.hpp). The executor runs that job as its
+// owner, records the outcome, and waits a little for the next run. The
+// coordinator never waits on an executor: it sleeps on its latch, which an
+// executor's exit or idleness sets.
 #pragma once
 
 #include "pg/postgres.hpp"
 
 extern "C" {
 #include "postmaster/bgworker.h"
+#include "datatype/timestamp.h"
 }
 
 namespace foreman::bgw {
@@ -19,34 +21,56 @@ namespace foreman::bgw {
 // The cluster-wide cap in force (foreman.max_executors, or the automatic one).
 int executor_cap();
 
-// Reserves a slot for a run of (tier, job); -1 when the tier already has
-// `concurrency` executors or the cluster-wide cap is reached (*cap_reached).
-int executor_reserve(int32 tier_id, int concurrency, int64 run_id, int64 job_id, Oid owner, bool *cap_reached);
+// An idle executor of this coordinator's tier, claimed: its slot, or -1.
+int executor_claim_idle(int32 tier_id);
 
-// Frees a reservation whose executor never started (only if it is still this
-// coordinator's reservation for run_id).
-void executor_release_reservation(int slot, int64 run_id);
+// A reservation of a slot for a new executor: the slot, and which
+// reservation it is (slots are reused; only this very one may be freed).
+struct Reservation {
+	int slot; // -1: none
+	uint32 id;
+};
 
-// Executors of this database's tier now (started or starting), and instances
-// of one job among them.
+// A slot for a new executor of the tier, reserved and claimed; slot -1 when
+// the tier already has `concurrency` executors or the cluster-wide cap is
+// reached (*cap_reached).
+Reservation executor_reserve(int32 tier_id, int concurrency, bool *cap_reached);
+
+// Starts the executor of a reservation; nullptr when no worker slot is free
+// (the caller then frees the reservation).
+BackgroundWorkerHandle *executor_start(const Reservation &r, const char *dbname, const char *tier_name);
+
+// A recorded run, handed to the claimed executor of `slot`.
+struct ExecutorRun {
+	int64 run_id;
+	int64 job_id;
+	Oid owner;
+	int32 attempt;
+	TimestampTz started;
+};
+void executor_hand_over(int slot, const ExecutorRun &run);
+
+// Lets go of a claim no run came of: the executor is idle again.
+void executor_release_claim(int slot);
+
+// Frees a reservation whose executor never started (if the slot still holds
+// that very reservation).
+void executor_release_reservation(const Reservation &r);
+
+// Executors of this database's tier now (running, starting or claimed), and
+// running instances of one job among them.
 int executor_count(int32 tier_id);
 int executor_instances(int64 job_id);
 
-// Run ids of this database's live executors of a tier, for crash accounting
-// (a new leader must not mark them crashed); returns how many, at most max.
-int executor_run_ids(int32 tier_id, int64 *out, int max);
+// Whether `slot` is still held by the executor of that reservation.
+bool executor_slot_is(int slot, uint32 reservation);
 
-// Hands a run to an idle executor of this coordinator's tier; returns its
-// slot, or -1 when none is idle.
-int executor_assign_idle(int32 tier_id, int64 run_id, int64 job_id, Oid owner, int32 attempt, TimestampTz started);
-bool executor_has_idle(int32 tier_id);
-
-// Asks one idle executor (of any tier) to leave, to make room under the cap.
+// Asks one idle, unclaimed executor (of any tier) to leave, to make room.
 void executor_retire_one_idle();
 
-// Starts the executor for a reserved slot; nullptr when no worker slot is free.
-BackgroundWorkerHandle *executor_start(int slot, int64 run_id, int64 job_id, int32 attempt, TimestampTz started,
-                                       const char *dbname, const char *tier_name);
+// In an executor running a job: shows text as its progress (foreman.executors).
+// False in any other process.
+bool executor_report_progress(const char *text);
 
 } // namespace foreman::bgw
 

@@ -281,19 +281,19 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 	// Checked at every run: the owner may have been dropped, lost LOGIN,
 	// foreman_user or CONNECT since the job was scheduled. Then the run fails
 	// and the job is disabled; it never runs with more rights than its owner.
-	if (job.owner_problem) {
+	if (job.owner_status.problem) {
 		o.status = core::RunStatus::Failed;
 		o.reason = "owner check";
 		o.sqlstate = "42501";
-		o.message = job.owner_problem;
-		o.owner_problem = job.owner_problem;
+		o.message = job.owner_status.problem;
+		o.owner_problem = job.owner_status.problem;
 	} else {
 		if (hooks.on_start)
 			hooks.on_start(job, started);
 		pgstat_report_activity(STATE_RUNNING, job.command);
 		set_ps_display(job.job_name);
 		current = CurrentRun{run_id, job.job_id, attempt, job.timeout_ms, job.timeout_is_tier_cap};
-		session_enter_owner(job.owner, job.owner_is_superuser);
+		session_enter_owner(job.owner, job.owner_status.superuser);
 		job_timed_out = false;
 		job_terminated = false;
 		cancelled_at = 0;

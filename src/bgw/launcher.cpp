@@ -8,6 +8,7 @@
 // pg_database once a minute to notice databases dropped behind its back.
 #include "bgw/launcher.hpp"
 #include "bgw/shmem.hpp"
+#include "pg/guard.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -514,8 +515,11 @@ start_coordinator(Oid dboid, const char *dbname, int32 tier_id, const char *tier
 
 using namespace foreman::bgw;
 
+namespace foreman::bgw {
+namespace {
+
 void
-foreman_launcher_main(Datum)
+launcher_main(Datum)
 {
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -573,7 +577,7 @@ foreman_launcher_main(Datum)
 }
 
 void
-foreman_scout_main(Datum arg)
+scout_main(Datum arg)
 {
 	Oid dboid = DatumGetObjectId(arg);
 	pqsignal(SIGTERM, die);
@@ -622,4 +626,19 @@ foreman_scout_main(Datum arg)
 	if (launcher)
 		SetLatch(launcher);
 	proc_exit(0);
+}
+
+} // namespace
+} // namespace foreman::bgw
+
+void
+foreman_launcher_main(Datum arg)
+{
+	foreman::pg::cpp_guard("launcher", [arg]() { foreman::bgw::launcher_main(arg); });
+}
+
+void
+foreman_scout_main(Datum arg)
+{
+	foreman::pg::cpp_guard("scout", [arg]() { foreman::bgw::scout_main(arg); });
 }

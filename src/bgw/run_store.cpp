@@ -1,108 +1,108 @@
-// run_store.cpp: SQL of the coordinator's bookkeeping, prepared once.
+// run_store.cpp: the SQL of the coordinator's bookkeeping, and its rows.
+//
+// Each statement names its result columns; rows are read by those names
+// (statements.hpp). Where a 1.0 catalog lacks a column, the statement has a
+// 1.0 variant: a database not yet updated keeps running its jobs.
 #include "bgw/run_store.hpp"
+#include "bgw/events.hpp"
+#include "bgw/shmem.hpp"
+#include "bgw/statements.hpp"
+#include "pg/outcome_pg.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/timestamp.h"
 #include "utils/snapmgr.h"
-#include "common/pg_prng.h"
+#include "utils/timestamp.h"
 }
-
-#include "pg/outcome_pg.hpp"
-#include "pg/settings.hpp"
 
 namespace foreman::bgw {
 
 namespace {
 
-// Prepared statements, kept for the life of the process (SPI_keepplan); the
-// plan cache replans them if the catalog changes under them.
-struct Statement {
-	const char *sql;
-	int nargs;
-	Oid argtypes[20];
-	SPIPlanPtr plan;
-};
+// ---------------------------------------------------------------------------
+// Tiers
 
+const char *const kTierColumns[] = {"tick_ms", "enabled", "next_due", "concurrency"};
+enum TierColumn { kTickMs, kTierEnabled, kNextDue, kConcurrency };
+
+#define TIER_STATE_SQL(CHAIN_DUE)                                                                               \
+	"SELECT (extract(epoch FROM t.tick) * 1000)::int8 AS tick_ms, t.enabled, t.concurrency,"                 \
+	"       least((SELECT least(min(j.next_run_at) FILTER (WHERE j.enabled),"                                \
+	"                           min(j.retry_at) FILTER (WHERE j.enabled), min(j.run_requested_at))"          \
+	"                FROM foreman.job j WHERE j.tier_id = t.tier_id)" CHAIN_DUE ") AS next_due"               \
+	"  FROM foreman.tier t WHERE t.tier_id = $1"
 Statement tier_state_stmt = {
-	"SELECT (extract(epoch FROM t.tick) * 1000)::int8, t.enabled,"
-	"       (SELECT least(min(j.next_run_at), min(j.retry_at), min(j.run_requested_at)) FROM foreman.job j"
-	"         WHERE j.tier_id = t.tier_id AND j.enabled),"
-	"       t.concurrency"
-	"  FROM foreman.tier t WHERE t.tier_id = $1",
-	1, {INT4OID}, nullptr};
+	TIER_STATE_SQL(", (SELECT min(cr.requested_at) FROM foreman.chain_request cr"
+	               "    JOIN foreman.job cj ON cj.job_id = cr.job_id WHERE cj.tier_id = t.tier_id AND cj.enabled)"),
+	TIER_STATE_SQL(""), 1, {INT4OID}, kTierColumns, 4};
 
-// Whether a role is a superuser or has foreman_admin's privileges; false
-// for a role that is gone, and no error when foreman_admin itself was dropped.
-#define OWNER_IS_ADMIN(oid, super)                                                                     \
-	"(coalesce(" super ", false) OR EXISTS (SELECT FROM pg_catalog.pg_roles ar"                        \
-	"  WHERE ar.rolname = 'foreman_admin' AND pg_catalog.pg_has_role(" oid ", ar.oid, 'USAGE')))"
+// ---------------------------------------------------------------------------
+// Jobs
 
-// Everything a run needs to know about a job (DueJob), for load_due_stmt and
-// load_job_stmt; read by read_job_row(). The timeout is the job's (or its
-// tier's default), capped by the tier's max_user_runtime for owners that are
-// not foreman_admin.
-#define JOB_ROW_SQL \
-	"SELECT j.job_id, j.revision, j.job_name, j.owner,"\
-	"       CASE WHEN a.oid IS NULL THEN 'the role that owns the job no longer exists'"\
-	"            WHEN NOT a.rolcanlogin THEN format('role \"%s\" that owns the job may not log in', a.rolname)"\
-	"            WHEN NOT a.rolsuper AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles ur"\
-	"                  WHERE ur.rolname = 'foreman_user' AND pg_catalog.pg_has_role(a.oid, ur.oid, 'USAGE'))"\
-	"            THEN format('role \"%s\" that owns the job is not a member of foreman_user', a.rolname)"\
-	"            WHEN NOT has_database_privilege(a.oid, current_database(), 'CONNECT')"\
-	"            THEN format('role \"%s\" that owns the job may not connect to database \"%s\"',"\
-	"                        a.rolname, current_database())"\
-	"       END, coalesce(a.rolsuper, false),"\
-	"       j.command, j.next_run_at, j.run_requested_at,"\
-	"       (extract(epoch FROM least(coalesce(j.timeout, t.default_timeout),"\
-	"                                 CASE WHEN NOT x.admin THEN t.max_user_runtime END)) * 1000)::int8,"\
-	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8, j.time_zone,"\
-	"       j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8, j.end_at,"\
-	"       j.retry_at, j.retry_attempt, j.retries, (extract(epoch FROM j.retry_backoff) * 1000000)::int8,"\
-	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8,"\
-	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8, j.coalesce_runs, j.max_catchup, j.overlap,"\
-	"       j.last_started_at, j.last_finished_at, j.log_runs, j.max_instances, x.admin,"\
-	"       NOT x.admin AND t.max_user_runtime IS NOT NULL"\
-	"       AND t.max_user_runtime < coalesce(j.timeout, t.default_timeout, t.max_user_runtime + interval '1 second'),"\
-	"       a.rolname"\
-	"  FROM foreman.job j"\
-	"  JOIN foreman.tier t ON t.tier_id = j.tier_id"\
-	"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"\
-	"  CROSS JOIN LATERAL (SELECT a.oid IS NOT NULL AND " OWNER_IS_ADMIN("a.oid", "a.rolsuper") " AS admin) x"
+const char *const kJobColumns[] = {
+	"job_id", "revision", "job_name", "owner", "command", "enabled", "next_run_at", "run_requested_at",
+	"timeout_ms", "tier_cap_ms", "schedule", "schedule_kind", "period_us", "time_zone", "anchor_at", "phase_us",
+	"end_at", "retry_at", "retry_attempt", "misfire_grace_us", "coalesce_runs", "max_catchup", "overlap",
+	"last_started_at", "last_finished_at", "log_runs", "notify", "max_instances", "chain_id", "chain_requested_at",
+	"retry_chain_id"};
+enum JobColumn {
+	kJobId, kRevision, kJobName, kOwner, kCommand, kJobEnabled, kNextRunAt, kRunRequestedAt,
+	kTimeoutMs, kTierCapMs, kSchedule, kScheduleKind, kPeriodUs, kTimeZone, kAnchorAt, kPhaseUs,
+	kEndAt, kRetryAt, kRetryAttempt, kMisfireGraceUs, kCoalesceRuns, kMaxCatchup, kOverlap,
+	kLastStartedAt, kLastFinishedAt, kLogRuns, kNotify, kMaxInstances, kChainId, kChainRequestedAt, kRetryChainId,
+	kJobColumnCount
+};
+static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 
+// Everything a run needs to know about a job. tier_cap: the tier's
+// max_user_runtime (applied in C, to owners that are not foreman_admin).
+// chain_*: the job's oldest pending run as a downstream (job dependencies).
+#define JOB_ROW_SQL(TIER_CAP, NOTIFY, CHAIN)                                                                \
+	"SELECT j.job_id, j.revision, j.job_name, j.owner, j.command, j.enabled, j.next_run_at,"               \
+	"       j.run_requested_at,"                                                                            \
+	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8 AS timeout_ms,"     \
+	"       " TIER_CAP " AS tier_cap_ms,"                                                                   \
+	"       j.schedule, j.schedule_kind, (extract(epoch FROM j.period) * 1000000)::int8 AS period_us,"     \
+	"       j.time_zone, j.anchor_at, (extract(epoch FROM j.phase) * 1000000)::int8 AS phase_us, j.end_at," \
+	"       j.retry_at, j.retry_attempt,"                                                                   \
+	"       (extract(epoch FROM j.misfire_grace) * 1000000)::int8 AS misfire_grace_us, j.coalesce_runs,"   \
+	"       j.max_catchup, j.overlap, j.last_started_at, j.last_finished_at, j.log_runs, " NOTIFY " AS notify," \
+	"       j.max_instances," CHAIN                                                                          \
+	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"
+#define JOB_ROW_SQL_V1_1                                                                                    \
+	JOB_ROW_SQL("(extract(epoch FROM t.max_user_runtime) * 1000)::int8", "j.notify",                       \
+	            " cq.chain_id, cq.requested_at AS chain_requested_at, j.retry_chain_id")                    \
+	" LEFT JOIN LATERAL (SELECT cr.chain_id, cr.requested_at FROM foreman.chain_request cr"                 \
+	"                     WHERE cr.job_id = j.job_id AND j.enabled ORDER BY cr.requested_at, cr.chain_id LIMIT 1) cq" \
+	" ON true"
+#define JOB_ROW_SQL_V1_0                                                                                    \
+	JOB_ROW_SQL("NULL::int8", "'failures'::text",                                                           \
+	            " NULL::int8 AS chain_id, NULL::timestamptz AS chain_requested_at, NULL::int8 AS retry_chain_id")
+
+// Due: a fire time, a retry (of an enabled job), a run_now request (also of
+// a paused job), or a run as a downstream - each found through its own index.
+#define DUE_IDS_SQL(CHAIN)                                                                                  \
+	" WHERE j.job_id IN (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND next_run_at <= $2" \
+	"                    UNION ALL"                                                                         \
+	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND retry_at <= $2"  \
+	"                    UNION ALL"                                                                         \
+	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND run_requested_at <= $2" CHAIN ")"
+#define DUE_ORDER(CHAIN)                                                                                    \
+	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at" CHAIN "), j.job_id LIMIT $3"
 Statement load_due_stmt = {
-	JOB_ROW_SQL
-	" WHERE j.tier_id = $1 AND j.enabled"
-	"   AND (j.next_run_at <= $2 OR j.run_requested_at <= $2 OR j.retry_at <= $2)"
-	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at), j.job_id"
-	" LIMIT $3",
-	3, {INT4OID, TIMESTAMPTZOID, INT4OID}, nullptr};
+	JOB_ROW_SQL_V1_1 DUE_IDS_SQL("                    UNION ALL"
+	                             "                    SELECT cr.job_id FROM foreman.chain_request cr"
+	                             "                      JOIN foreman.job cj ON cj.job_id = cr.job_id"
+	                             "                     WHERE cj.tier_id = $1 AND cj.enabled")
+		DUE_ORDER(", cq.requested_at"),
+	JOB_ROW_SQL_V1_0 DUE_IDS_SQL("") DUE_ORDER(""), 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
 
-Statement load_job_stmt = {JOB_ROW_SQL " WHERE j.job_id = $1", 1, {INT8OID}, nullptr};
-
-// The executor that runs a run of a parallel tier.
-Statement run_pid_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1", 2, {INT8OID, INT4OID}, nullptr};
-
-// A run of a parallel tier that waited for the cluster-wide executor cap.
-Statement run_delayed_stmt = {
-	"UPDATE foreman.job_run SET reason = 'delayed',"
-	"       message = format('waited %s ms for an executor (foreman.max_executors)', $2)"
-	" WHERE run_id = $1",
-	2, {INT8OID, INT8OID}, nullptr};
-
-// An executor ended without recording its run (it failed before it could):
-// the run is 'crashed'; its job's summary follows (apply_pending_summaries).
-Statement run_crashed_stmt = {
-	"UPDATE foreman.job_run SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
-	"       message = $2, summary_pending = true"
-	" WHERE run_id = $1 AND status = 'running'",
-	2, {INT8OID, TEXTOID}, nullptr};
+Statement load_job_stmt = {JOB_ROW_SQL_V1_1 " WHERE j.job_id = $1", JOB_ROW_SQL_V1_0 " WHERE j.job_id = $1", 1,
+                           {INT8OID}, kJobColumns, kJobColumnCount};
 
 // The job's row, taken for a change by the coordinator: SKIP LOCKED, so that
 // a row its owner holds in an open transaction makes that one job wait and
@@ -110,95 +110,160 @@ Statement run_crashed_stmt = {
 #define JOB_ROW_UNLOCKED "job_id = (SELECT lj.job_id FROM foreman.job lj WHERE lj.job_id = $1 FOR UPDATE SKIP LOCKED)"
 
 // A run starts: the job moves on (next fire time, request and pending retry
-// consumed) and the run row is written, in one statement.
-// Only under the tier's current leadership epoch ($9, $10): the lease row is
-// share-locked, so an epoch taken meanwhile waits for this, or this sees it.
-#define UNDER_LEASE \
-	"  l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $9 AND epoch = $10 FOR SHARE),"
+// consumed) and the run row is written, in one statement. Only under the
+// tier's current leadership epoch ($9, $10): the lease row is share-locked,
+// so an epoch taken meanwhile waits for this, or this sees it. A run_now
+// request ($4) also runs a paused job. A run as a downstream ($13) consumes
+// its chain request and carries its instance ($12) - only if the job moved.
+#define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL, CHAIN_CTE, CHAIN_COL, CHAIN_VAL, CHAIN_WHERE)             \
+	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $9 AND epoch = $10 FOR SHARE),"            \
+	" j AS ("                                                                                                \
+	"  UPDATE foreman.job SET next_run_at = $3,"                                                             \
+	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                          \
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET                       \
+	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $4) AND EXISTS (SELECT FROM l)"          \
+	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)" CHAIN_CTE                              \
+	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, scheduled_for," \
+	"                             started_at, attempt" CHAIN_COL ")"                                          \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8" CHAIN_VAL " FROM j"  \
+	CHAIN_WHERE " RETURNING run_id"
+const char *const kRunIdColumns[] = {"run_id"};
 Statement begin_run_stmt = {
-	"WITH " UNDER_LEASE
-	" j AS ("
-	"  UPDATE foreman.job SET next_run_at = $3,"
-	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"
-	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6, owner_name = coalesce($11, owner_name)"
-	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
-	"  RETURNING job_id, job_name, owner, owner_name, tier_id)"
-	"INSERT INTO foreman.job_run (job_id, job_name, owner, owner_name, tier_id, pid, status, scheduled_for, started_at,"
-	"                             attempt)"
-	"SELECT job_id, job_name, owner, owner_name, tier_id, $7, 'running', $5, $6, $8 FROM j "
-	"RETURNING run_id",
-	11,
+	BEGIN_RUN_SQL(", owner_name = coalesce($11, owner_name), retry_chain_id = NULL", ", owner_name",
+	              ", c AS (DELETE FROM foreman.chain_request WHERE $13 AND job_id = $1 AND chain_id = $12"
+	              "         AND EXISTS (SELECT FROM j) RETURNING 1) ",
+	              ", chain_id", ", $12", " WHERE NOT $13 OR EXISTS (SELECT FROM c)"),
+	BEGIN_RUN_SQL("", "", " ", "", "", ""),
+	13,
 	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID,
-	 NAMEOID},
-	nullptr};
+	 NAMEOID, INT8OID, BOOLOID},
+	kRunIdColumns, 1};
 
-// Starts leading a tier: the next epoch.
+// A fire time decided against (misfire, overlap) or folded into another run
+// (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
+#define SKIP_SQL(OWNER_NAME_COL)                                                                                 \
+	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $10 AND epoch = $11 FOR SHARE),"              \
+	" j AS ("                                                                                                  \
+	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"                        \
+	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"                             \
+	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $9) AND EXISTS (SELECT FROM l)"            \
+	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                          \
+	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, reason,"     \
+	"                             message, scheduled_for, started_at, finished_at)"                            \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(),"  \
+	"       clock_timestamp() FROM j "                                                                         \
+	"RETURNING run_id"
+Statement skip_stmt = {
+	SKIP_SQL(", owner_name"), SKIP_SQL(""), 11,
+	{INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
+	kRunIdColumns, 1};
+
+// ---------------------------------------------------------------------------
+// How runs end
+
+// What the summary rule (core::summarize) and the run's event read of a job,
+// its row taken: SKIP LOCKED (no row when the owner holds it). A 1.0 catalog
+// has no summary_pending to wait in: there the row is waited for
+// (lock_timeout), as 1.0 did.
+const char *const kSummaryColumns[] = {"consecutive_failures", "max_failures", "retries", "retry_backoff_us",
+                                       "retry_backoff_max_us", "next_run_at", "log_runs", "notify",
+                                       "owner", "job_name", "tier", "chain_id", "has_downstreams"};
+enum SummaryColumn {
+	kFailures, kMaxFailures, kRetries, kBackoffUs, kBackoffMaxUs, kSummaryNextRunAt, kSummaryLogRuns, kSummaryNotify,
+	kSummaryOwner, kSummaryJobName, kSummaryTier, kSummaryChainId, kHasDownstreams
+};
+#define SUMMARY_JOB_SQL(NOTIFY, CHAIN, LOCK)                                                                   \
+	"SELECT j.consecutive_failures, j.max_failures, j.retries,"                                               \
+	"       (extract(epoch FROM j.retry_backoff) * 1000000)::int8 AS retry_backoff_us,"                      \
+	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8" \
+	"         AS retry_backoff_max_us,"                                                                       \
+	"       j.next_run_at, j.log_runs, " NOTIFY " AS notify, j.owner, j.job_name, t.name AS tier," CHAIN        \
+	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"                                       \
+	" WHERE j.job_id = $1"                                                                                    \
+	"   FOR UPDATE OF j" LOCK
+Statement summary_job_stmt = {
+	SUMMARY_JOB_SQL("j.notify",
+	                " (SELECT r.chain_id FROM foreman.job_run r WHERE r.run_id = $2) AS chain_id,"
+	                " EXISTS (SELECT FROM foreman.job_dependency d WHERE d.upstream_id = j.job_id) AS has_downstreams",
+	                " SKIP LOCKED"),
+	SUMMARY_JOB_SQL("'failures'::text", " NULL::int8 AS chain_id, false AS has_downstreams", ""), 2,
+	{INT8OID, INT8OID}, kSummaryColumns, 13};
+
+// A run ended for good (no retry pending) in a pipeline: its downstreams
+// learn of it (the one rule of chains, foreman._chain_advance).
+Statement chain_advance_stmt = {"SELECT foreman._chain_advance($1)", nullptr, 1, {INT8OID}, nullptr, 0};
+
+Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", nullptr, 1, {INT8OID}, nullptr, 0};
+
+// A run ends: its row ($11: kept, else dropped once the summary is applied)
+// and, when $10 (the job's row was taken), the job's summary.
+#define FINISH_SQL(PENDING, RETRY_CHAIN)                                                                          \
+	"WITH j AS ("                                                                                                 \
+	"  UPDATE foreman.job SET last_run_id = $1, last_status = $2, last_finished_at = $8,"                         \
+	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15" RETRY_CHAIN ","                    \
+	"         enabled = enabled AND $16::text IS NULL,"                                                           \
+	"         disabled_reason = coalesce($16, disabled_reason),"                                                  \
+	"         next_run_at = CASE WHEN $16::text IS NOT NULL THEN NULL ELSE $17 END"                               \
+	"   WHERE job_id = $12 AND $10"                                                                               \
+	"  RETURNING 1),"                                                                                             \
+	" r AS ("                                                                                                     \
+	"  UPDATE foreman.job_run SET status = $2, finished_at = $8, rows_affected = $3, command_tag = $4, sqlstate = $5," \
+	"         message = $6, batches = $7, reason = coalesce($9, reason)" PENDING                                  \
+	"   WHERE run_id = $1 AND ($11 OR NOT $10)"                                                                   \
+	"  RETURNING 1),"                                                                                             \
+	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1)"                       \
+	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d)"
+Statement finish_stmt = {
+	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18"), FINISH_SQL("", ""), 18,
+	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
+	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID},
+	nullptr, 0};
+
+// A run's row as recorded, to apply its job's summary later.
+const char *const kRunColumns[] = {"run_id", "job_id", "status", "rows_affected", "command_tag", "sqlstate",
+                                   "message", "batches", "finished_at", "reason", "attempt"};
+enum RunColumn { kRunId, kRunJobId, kStatus, kRows, kCommandTag, kSqlstate, kMessage, kBatches, kFinishedAt, kReason,
+                 kAttempt };
+#define RUN_COLUMNS_SQL                                                                                     \
+	" run_id, job_id, status, rows_affected, command_tag, sqlstate, message, batches, finished_at, reason," \
+	" attempt"
+
+// Runs of the tier whose job summary is still to be applied, oldest first
+// (a 1.1 catalog; a 1.0 one never leaves any).
+Statement pending_stmt = {
+	"SELECT" RUN_COLUMNS_SQL " FROM foreman.job_run WHERE tier_id = $1 AND summary_pending ORDER BY run_id LIMIT $2",
+	nullptr, 2, {INT4OID, INT4OID}, kRunColumns, 11};
+
+// The product's own bounded batch, applied to itself: runs left 'running' by
+// a process that is gone are 'crashed'; their jobs' summaries follow.
+Statement mark_orphans_stmt = {
+	"UPDATE foreman.job_run"
+	"   SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
+	"       message = format('the process running it (pid %s) ended before the run finished', pid)"
+	" WHERE run_id IN (SELECT run_id FROM foreman.job_run"
+	"                   WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
+	"                     AND (pid IS NULL OR pid <> ALL ($3))"
+	"                   ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+	" RETURNING" RUN_COLUMNS_SQL,
+	nullptr, 3, {INT4OID, INT4OID, INT4ARRAYOID}, kRunColumns, 11};
+
+// An executor ended without recording its run (it failed before it could).
+Statement run_crashed_stmt = {
+	"UPDATE foreman.job_run SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
+	"       message = $2"
+	" WHERE run_id = $1 AND status = 'running'"
+	" RETURNING" RUN_COLUMNS_SQL,
+	nullptr, 2, {INT8OID, TEXTOID}, kRunColumns, 11};
+
+// ---------------------------------------------------------------------------
+// Leadership and small things
+
+const char *const kEpochColumns[] = {"epoch"};
 Statement take_lease_stmt = {
 	"INSERT INTO foreman.tier_lease AS t (tier_id, epoch, leader_pid, since) VALUES ($1, 1, $2, clock_timestamp())"
 	" ON CONFLICT (tier_id) DO UPDATE SET epoch = t.epoch + 1, leader_pid = EXCLUDED.leader_pid, since = EXCLUDED.since"
 	" RETURNING epoch",
-	2, {INT4OID, INT4OID}, nullptr};
-
-// A fire time decided against (misfire, overlap) or folded into another run
-// (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
-Statement skip_stmt = {
-	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $10 AND epoch = $11 FOR SHARE),"
-	" j AS ("
-	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"
-	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"
-	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND enabled AND EXISTS (SELECT FROM l)"
-	"  RETURNING job_id, job_name, owner, owner_name, tier_id)"
-	"INSERT INTO foreman.job_run (job_id, job_name, owner, owner_name, tier_id, pid, status, reason, message,"
-	"                             scheduled_for, started_at, finished_at)"
-	"SELECT job_id, job_name, owner, owner_name, tier_id, $3, 'skipped', $4, $5, $6, clock_timestamp(),"
-	"       clock_timestamp() FROM j "
-	"RETURNING run_id",
-	11, {INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
-	nullptr};
-
-// What the summary rule (core::summarize) reads of a job, its row taken
-// (SKIP LOCKED: no row when the owner holds it).
-Statement summary_job_stmt = {
-	"SELECT j.consecutive_failures, j.max_failures, j.retries,"
-	"       (extract(epoch FROM j.retry_backoff) * 1000000)::int8,"
-	"       (extract(epoch FROM coalesce(j.retry_backoff_max, j.period, interval '1 hour')) * 1000000)::int8,"
-	"       j.next_run_at, j.log_runs, " OWNER_IS_ADMIN("j.owner", "a.rolsuper")
-	"  FROM foreman.job j LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"
-	" WHERE j.job_id = $1"
-	"   FOR UPDATE OF j SKIP LOCKED",
-	1, {INT8OID}, nullptr};
-
-Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", 1, {INT8OID}, nullptr};
-
-// A run ends: its row ($11: kept, else dropped once the summary is applied)
-// and, when $10 (the job's row was taken), the job's summary.
-Statement finish_stmt = {
-	"WITH j AS ("
-	"  UPDATE foreman.job SET last_run_id = $1, last_status = $2, last_finished_at = $8,"
-	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15,"
-	"         enabled = enabled AND $16::text IS NULL,"
-	"         disabled_reason = coalesce($16, disabled_reason),"
-	"         next_run_at = CASE WHEN $16::text IS NOT NULL THEN NULL ELSE $17 END"
-	"   WHERE job_id = $12 AND $10"
-	"  RETURNING 1),"
-	" r AS ("
-	"  UPDATE foreman.job_run SET status = $2, finished_at = $8, rows_affected = $3, command_tag = $4, sqlstate = $5,"
-	"         message = $6, batches = $7, reason = coalesce($9, reason), summary_pending = NOT $10"
-	"   WHERE run_id = $1 AND ($11 OR NOT $10)"
-	"  RETURNING 1),"
-	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1)"
-	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d)",
-	17,
-	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
-	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID},
-	nullptr};
-
-// Runs of the tier whose job summary is still to be applied, oldest first.
-Statement pending_stmt = {
-	"SELECT run_id, job_id, status, rows_affected, command_tag, sqlstate, message, batches, finished_at, reason,"
-	"       attempt"
-	"  FROM foreman.job_run WHERE tier_id = $1 AND summary_pending ORDER BY run_id LIMIT $2",
-	2, {INT4OID, INT4OID}, nullptr};
+	nullptr, 2, {INT4OID, INT4OID}, kEpochColumns, 1};
 
 // @reboot jobs are due when their tier's coordinator starts leading (those
 // whose row an owner holds just now wait for the next start).
@@ -206,80 +271,206 @@ Statement reboot_stmt = {
 	"UPDATE foreman.job SET next_run_at = clock_timestamp()"
 	" WHERE job_id IN (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND schedule_kind = 'reboot'"
 	"                   FOR UPDATE SKIP LOCKED)",
-	1, {INT4OID}, nullptr};
+	nullptr, 1, {INT4OID}, nullptr, 0};
 
-// The product's own bounded batch, applied to itself: runs left 'running' by
-// a process that is gone are 'crashed'; their jobs' summaries follow through
-// the one rule (apply_pending_summaries).
-Statement mark_orphans_stmt = {
-	"UPDATE foreman.job_run"
-	"   SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended', summary_pending = true,"
-	"       message = format('the process running it (pid %s) ended before the run finished', pid)"
-	" WHERE run_id IN (SELECT run_id FROM foreman.job_run"
-	"                   WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
-	"                     AND (pid IS NULL OR pid <> ALL ($3))"
-	"                   ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)",
-	3, {INT4OID, INT4OID, INT4ARRAYOID}, nullptr};
+Statement run_pid_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1", nullptr, 2, {INT8OID, INT4OID},
+                          nullptr, 0};
+
+// A run of a parallel tier that waited for the cluster-wide executor cap.
+Statement run_delayed_stmt = {
+	"UPDATE foreman.job_run SET reason = 'delayed',"
+	"       message = format('waited %s ms for an executor (foreman.max_executors)', $2)"
+	" WHERE run_id = $1",
+	nullptr, 2, {INT8OID, INT8OID}, nullptr, 0};
 
 // This process's leadership: the tier and the epoch it leads under.
 int32 lease_tier = 0;
 int64 lease_epoch = 0;
 
-SPIPlanPtr
-plan_of(Statement &stmt)
-{
-	if (!stmt.plan) {
-		// Generic plans: planned once, and never re-planned on statistics
-		// gathered while, say, most jobs were disabled (a custom plan then
-		// picks the partial due-index over the primary key).
-		SPIPlanPtr plan = SPI_prepare_cursor(stmt.sql, stmt.nargs, stmt.argtypes, CURSOR_OPT_GENERIC_PLAN);
-		if (!plan)
-			elog(ERROR, "pg_foreman: preparing bookkeeping statement failed: %s",
-			     SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "pg_foreman: keeping bookkeeping statement failed");
-		stmt.plan = plan;
-	}
-	return stmt.plan;
-}
-
-int
-execute(Statement &stmt, Datum *values, const char *nulls, bool read_only, long limit = 0)
-{
-	int rc = SPI_execute_plan(plan_of(stmt), values, nulls, read_only, limit);
-	if (rc < 0)
-		elog(ERROR, "pg_foreman: bookkeeping statement failed: %s", SPI_result_code_string(rc));
-	return rc;
-}
-
-Datum
-column(int row, int col, bool *isnull)
-{
-	if (!SPI_tuptable || (uint64)row >= SPI_processed || col < 1 || col > SPI_tuptable->tupdesc->natts)
-		elog(ERROR, "pg_foreman: bookkeeping statement returned %llu rows; row %d, column %d was read",
-		     (unsigned long long)SPI_processed, row, col);
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
-}
-
-char *
-text_column(int row, int col)
-{
-	bool isnull;
-	Datum d = column(row, col, &isnull);
-	return isnull ? nullptr : TextDatumGetCString(d);
-}
-
-Datum
-text_or_null(const char *s, char *null_flag)
-{
-	*null_flag = s ? ' ' : 'n';
-	return s ? CStringGetTextDatum(s) : (Datum)0;
-}
+// A pipeline moved in the open transaction: the coordinators of the
+// database are woken once it commits (a downstream may be due in any tier).
+bool chain_advanced = false;
 
 void
 set_local(const char *name, const char *value)
 {
 	(void)set_config_option(name, value, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+// Text settings of foreman.job, as enums (the CHECK constraints allow no other).
+core::Overlap
+overlap_of(const char *text)
+{
+	return strcmp(text, "queue") == 0 ? core::Overlap::Queue
+	       : strcmp(text, "allow") == 0 ? core::Overlap::Allow
+	                                    : core::Overlap::Skip;
+}
+
+LogRuns
+log_runs_of(const char *text)
+{
+	return strcmp(text, "none") == 0 ? LogRuns::None : strcmp(text, "failures") == 0 ? LogRuns::Failures : LogRuns::All;
+}
+
+Notify
+notify_of(const char *text)
+{
+	return strcmp(text, "none") == 0 ? Notify::None : strcmp(text, "all") == 0 ? Notify::All : Notify::Failures;
+}
+
+// The timeout a run gets: the job's own (or its tier's default), cut to the
+// tier's max_user_runtime for owners that are not foreman_admin.
+void
+apply_tier_cap(DueJob *job, int64 tier_cap_ms)
+{
+	if (job->owner_status.admin || tier_cap_ms <= 0)
+		return;
+	if (job->timeout_ms == 0 || tier_cap_ms < job->timeout_ms) {
+		job->timeout_ms = tier_cap_ms;
+		job->timeout_is_tier_cap = true;
+	}
+}
+
+void
+read_schedule(Statement &s, uint64 row, DueJob *job)
+{
+	bool isnull;
+	job->schedule.schedule = text_column(s, row, kSchedule);
+	job->schedule.schedule_kind = text_column(s, row, kScheduleKind);
+	job->schedule.period_us = int64_column(s, row, kPeriodUs, 0);
+	job->schedule.time_zone = text_column(s, row, kTimeZone);
+	job->schedule.anchor_at = timestamp_column(s, row, kAnchorAt, &isnull);
+	job->schedule.phase_us = int64_column(s, row, kPhaseUs, 0);
+	job->schedule.end_at = timestamp_column(s, row, kEndAt, &isnull);
+	job->schedule.has_end_at = !isnull;
+}
+
+void
+read_policy(Statement &s, uint64 row, DueJob *job)
+{
+	bool isnull;
+	Datum d = column(s, row, kMisfireGraceUs, &isnull);
+	job->policy.has_misfire_grace = !isnull;
+	job->policy.misfire_grace_us = isnull ? 0 : DatumGetInt64(d);
+	job->policy.coalesce = DatumGetBool(column(s, row, kCoalesceRuns, &isnull));
+	job->policy.max_catchup = DatumGetInt32(column(s, row, kMaxCatchup, &isnull));
+	job->policy.overlap = text_column(s, row, kOverlap);
+	job->overlap = overlap_of(job->policy.overlap);
+	bool started_null, finished_null;
+	job->policy.last_started = timestamp_column(s, row, kLastStartedAt, &started_null);
+	job->policy.last_finished = timestamp_column(s, row, kLastFinishedAt, &finished_null);
+	job->policy.has_last_run = !started_null && !finished_null;
+}
+
+// Row `row` of the last load into a DueJob (palloc'd in the current context).
+DueJob *
+read_job_row(Statement &s, uint64 row, TimestampTz now)
+{
+	bool isnull;
+	DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
+	job->job_id = int64_column(s, row, kJobId, 0);
+	job->revision = int64_column(s, row, kRevision, 0);
+	job->job_name = text_column(s, row, kJobName);
+	job->owner = DatumGetObjectId(column(s, row, kOwner, &isnull));
+	job->owner_status = pg::owner_status(job->owner);
+	job->command = text_column(s, row, kCommand);
+	job->enabled = DatumGetBool(column(s, row, kJobEnabled, &isnull));
+	job->next_run_at = timestamp_column(s, row, kNextRunAt, &isnull);
+	job->has_next_run = !isnull;
+	job->requested_at = timestamp_column(s, row, kRunRequestedAt, &isnull);
+	job->requested = !isnull && job->requested_at <= now;
+	job->timeout_ms = int64_column(s, row, kTimeoutMs, 0);
+	apply_tier_cap(job, int64_column(s, row, kTierCapMs, 0));
+	read_schedule(s, row, job);
+	read_policy(s, row, job);
+	job->retry_at = timestamp_column(s, row, kRetryAt, &isnull);
+	job->retry_due = !isnull && job->enabled && job->retry_at <= now;
+	job->retry_attempt = DatumGetInt32(column(s, row, kRetryAttempt, &isnull));
+	job->log_runs = log_runs_of(text_column(s, row, kLogRuns));
+	job->notify = notify_of(text_column(s, row, kNotify));
+	job->max_instances = (int32)int64_column(s, row, kMaxInstances, 1);
+	job->chain_id = int64_column(s, row, kChainId, 0);
+	job->chain_requested_at = timestamp_column(s, row, kChainRequestedAt, &isnull);
+	job->chain_due = job->chain_id != 0;
+	job->retry_chain_id = int64_column(s, row, kRetryChainId, 0);
+	return job;
+}
+
+// The run row of run_crashed/mark_orphans/pending (row `row`) as an outcome.
+RunOutcome
+outcome_of_row(Statement &s, uint64 row, int64 *run_id, int64 *job_id)
+{
+	bool isnull;
+	RunOutcome o{};
+	*run_id = int64_column(s, row, kRunId, 0);
+	*job_id = int64_column(s, row, kRunJobId, 0);
+	o.status = pg::parse_run_status(text_column(s, row, kStatus));
+	o.rows = (uint64)int64_column(s, row, kRows, 0);
+	o.command_tag = text_column(s, row, kCommandTag);
+	o.sqlstate = text_column(s, row, kSqlstate);
+	o.message = text_column(s, row, kMessage);
+	Datum d = column(s, row, kBatches, &isnull);
+	o.batches = isnull ? -1 : DatumGetInt32(d);
+	o.finished_at = timestamp_column(s, row, kFinishedAt, &isnull);
+	if (isnull)
+		o.finished_at = GetCurrentTimestamp();
+	o.reason = text_column(s, row, kReason);
+	o.attempt = DatumGetInt32(column(s, row, kAttempt, &isnull));
+	if (o.reason && strcmp(o.reason, "owner check") == 0)
+		o.owner_problem = o.message;
+	return o;
+}
+
+// Finishes every run of the last result (crashed ones, pending ones); the
+// result is copied first, as each finish runs statements of its own.
+// Returns how many summaries are still pending.
+int64
+finish_runs_of_result(Statement &s, uint64 n)
+{
+	int64 *run_ids = static_cast<int64 *>(palloc(sizeof(int64) * Max(n, 1)));
+	int64 *job_ids = static_cast<int64 *>(palloc(sizeof(int64) * Max(n, 1)));
+	RunOutcome *outcomes = static_cast<RunOutcome *>(palloc(sizeof(RunOutcome) * Max(n, 1)));
+	for (uint64 i = 0; i < n; i++)
+		outcomes[i] = outcome_of_row(s, i, &run_ids[i], &job_ids[i]);
+	int64 pending = 0;
+	for (uint64 i = 0; i < n; i++) {
+		CHECK_FOR_INTERRUPTS();
+		if (!finish_run(run_ids[i], job_ids[i], outcomes[i]))
+			pending++;
+	}
+	return pending;
+}
+
+// Whether a run's end raises an event for a job with that notify setting.
+bool
+raises_event(Notify notify, core::RunStatus status, bool disables)
+{
+	bool failure = status == core::RunStatus::Failed || status == core::RunStatus::TimedOut ||
+	               status == core::RunStatus::Crashed;
+	return disables || (notify == Notify::All) || (notify == Notify::Failures && failure);
+}
+
+// The job's summary (core::summarize) from the row summary_job_stmt took.
+pg::JobSummaryPg
+summarize_locked_job(const RunOutcome &o, const char **log_runs)
+{
+	bool isnull;
+	Statement &s = summary_job_stmt;
+	pg::JobCountersPg job{};
+	job.consecutive_failures = DatumGetInt32(column(s, 0, kFailures, &isnull));
+	Datum d = column(s, 0, kMaxFailures, &isnull);
+	job.has_max_failures = !isnull;
+	job.max_failures = isnull ? 0 : DatumGetInt32(d);
+	job.retries = DatumGetInt32(column(s, 0, kRetries, &isnull));
+	job.retry_backoff_us = int64_column(s, 0, kBackoffUs, 0);
+	job.retry_backoff_max_us = int64_column(s, 0, kBackoffMaxUs, 0);
+	job.next_run_at = timestamp_column(s, 0, kSummaryNextRunAt, &isnull);
+	job.has_next_run = !isnull;
+	*log_runs = text_column(s, 0, kSummaryLogRuns);
+	Oid owner = DatumGetObjectId(column(s, 0, kSummaryOwner, &isnull));
+	job.min_retry_delay_us = pg::is_foreman_admin(owner) ? 0 : (int64)guc_min_user_interval_ms * 1000;
+	pg::RunEndPg run{o.status, o.attempt, o.finished_at, o.stopping, o.owner_problem, o.message};
+	return pg::summarize_run(run, job);
 }
 
 } // namespace
@@ -304,6 +495,7 @@ internal_xact_begin(bool durable)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_foreman: SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
+	check_catalog_level();
 }
 
 void
@@ -313,6 +505,10 @@ internal_xact_commit()
 	SPI_finish();
 	CommitTransactionCommand();
 	Assert(CurrentMemoryContext == TopMemoryContext);
+	if (chain_advanced) {
+		chain_advanced = false;
+		wake_coordinators(MyDatabaseId, -1);
+	}
 }
 
 TierState
@@ -320,95 +516,30 @@ read_tier_state(int32 tier_id)
 {
 	TierState state{};
 	Datum values[1] = {Int32GetDatum(tier_id)};
-	execute(tier_state_stmt, values, nullptr, true, 1);
-	if (SPI_processed == 0)
+	Statement &s = tier_state_stmt;
+	if (execute(s, values, nullptr, true) == 0)
 		return state;
 	bool isnull;
 	state.exists = true;
-	state.tick_ms = DatumGetInt64(column(0, 1, &isnull));
-	state.enabled = DatumGetBool(column(0, 2, &isnull));
-	Datum next = column(0, 3, &isnull);
+	state.tick_ms = int64_column(s, 0, kTickMs, 10000);
+	state.enabled = DatumGetBool(column(s, 0, kTierEnabled, &isnull));
+	state.next_run_at = timestamp_column(s, 0, kNextDue, &isnull);
 	state.has_next_run = !isnull;
-	state.next_run_at = isnull ? 0 : DatumGetTimestampTz(next);
-	state.concurrency = DatumGetInt32(column(0, 4, &isnull));
+	state.concurrency = DatumGetInt32(column(s, 0, kConcurrency, &isnull));
 	return state;
-}
-
-// Reads row `row` of the last load_due/load_job result into a DueJob
-// (palloc'd in the current context).
-DueJob *
-read_job_row(int row, TimestampTz now)
-{
-	bool isnull;
-	DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
-	memset(job, 0, sizeof *job);
-	job->job_id = DatumGetInt64(column(row, 1, &isnull));
-	job->revision = DatumGetInt64(column(row, 2, &isnull));
-	job->job_name = text_column(row, 3);
-	job->owner = DatumGetObjectId(column(row, 4, &isnull));
-	job->owner_problem = text_column(row, 5);
-	job->owner_is_superuser = DatumGetBool(column(row, 6, &isnull));
-	job->command = text_column(row, 7);
-	Datum d = column(row, 8, &isnull);
-	job->has_next_run = !isnull;
-	job->next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = column(row, 9, &isnull);
-	job->requested = !isnull && DatumGetTimestampTz(d) <= now;
-	job->requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = column(row, 10, &isnull);
-	job->timeout_ms = isnull ? 0 : DatumGetInt64(d);
-	job->schedule.schedule = text_column(row, 11);
-	job->schedule.schedule_kind = text_column(row, 12);
-	d = column(row, 13, &isnull);
-	job->schedule.period_us = isnull ? 0 : DatumGetInt64(d);
-	job->schedule.time_zone = text_column(row, 14);
-	job->schedule.anchor_at = DatumGetTimestampTz(column(row, 15, &isnull));
-	d = column(row, 16, &isnull);
-	job->schedule.phase_us = isnull ? 0 : DatumGetInt64(d);
-	d = column(row, 17, &isnull);
-	job->schedule.has_end_at = !isnull;
-	job->schedule.end_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = column(row, 18, &isnull);
-	job->retry_due = !isnull && DatumGetTimestampTz(d) <= now;
-	job->retry_at = isnull ? 0 : DatumGetTimestampTz(d);
-	job->retry_attempt = DatumGetInt32(column(row, 19, &isnull));
-	job->retries = DatumGetInt32(column(row, 20, &isnull));
-	job->retry_backoff_us = DatumGetInt64(column(row, 21, &isnull));
-	job->retry_backoff_max_us = DatumGetInt64(column(row, 22, &isnull));
-	d = column(row, 23, &isnull);
-	job->policy.has_misfire_grace = !isnull;
-	job->policy.misfire_grace_us = isnull ? 0 : DatumGetInt64(d);
-	job->policy.coalesce = DatumGetBool(column(row, 24, &isnull));
-	job->policy.max_catchup = DatumGetInt32(column(row, 25, &isnull));
-	job->policy.overlap = text_column(row, 26);
-	Datum started = column(row, 27, &isnull);
-	bool started_null = isnull;
-	Datum finished = column(row, 28, &isnull);
-	job->policy.has_last_run = !started_null && !isnull;
-	job->policy.last_started = started_null ? 0 : DatumGetTimestampTz(started);
-	job->policy.last_finished = isnull ? 0 : DatumGetTimestampTz(finished);
-	job->log_runs = text_column(row, 29);
-	d = column(row, 30, &isnull);
-	job->max_instances = isnull ? 1 : DatumGetInt32(d);
-	job->owner_is_admin = DatumGetBool(column(row, 31, &isnull));
-	d = column(row, 32, &isnull);
-	job->timeout_is_tier_cap = !isnull && DatumGetBool(d);
-	d = column(row, 33, &isnull);
-	job->owner_name = isnull ? nullptr : pstrdup(NameStr(*DatumGetName(d)));
-	return job;
 }
 
 List *
 load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 {
 	Datum values[3] = {Int32GetDatum(tier_id), TimestampTzGetDatum(now), Int32GetDatum(limit)};
-	execute(load_due_stmt, values, nullptr, true);
+	uint64 n = execute(load_due_stmt, values, nullptr, true);
 	// SPI's tuple table is gone at SPI_finish and the transaction's memory at
 	// commit: copy into the caller's context.
 	MemoryContext old = MemoryContextSwitchTo(into);
 	List *jobs = NIL;
-	for (uint64 i = 0; i < SPI_processed; i++)
-		jobs = lappend(jobs, read_job_row((int)i, now));
+	for (uint64 i = 0; i < n; i++)
+		jobs = lappend(jobs, read_job_row(load_due_stmt, i, now));
 	MemoryContextSwitchTo(old);
 	return jobs;
 }
@@ -417,110 +548,95 @@ DueJob *
 load_job(int64 job_id, MemoryContext into)
 {
 	Datum values[1] = {Int64GetDatum(job_id)};
-	execute(load_job_stmt, values, nullptr, true);
-	if (SPI_processed == 0)
+	if (execute(load_job_stmt, values, nullptr, true) == 0)
 		return nullptr;
 	MemoryContext old = MemoryContextSwitchTo(into);
-	DueJob *job = read_job_row(0, GetCurrentTimestamp());
+	DueJob *job = read_job_row(load_job_stmt, 0, GetCurrentTimestamp());
 	MemoryContextSwitchTo(old);
 	return job;
 }
 
-void
-set_run_pid(int64 run_id)
+int64
+begin_run(const DueJob &job, const RunStart &start)
 {
-	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
-	execute(run_pid_stmt, values, nullptr, false);
-}
-
-void
-mark_run_delayed(int64 run_id, int64 waited_ms)
-{
-	Datum values[2] = {Int64GetDatum(run_id), Int64GetDatum(waited_ms)};
-	execute(run_delayed_stmt, values, nullptr, false);
-}
-
-void
-mark_run_crashed(int64 run_id, const char *message)
-{
-	Datum values[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
-	execute(run_crashed_stmt, values, nullptr, false);
+	NameData owner_name;
+	if (job.owner_status.name)
+		namestrcpy(&owner_name, job.owner_status.name);
+	Datum values[13] = {Int64GetDatum(job.job_id),           Int64GetDatum(job.revision),
+	                    TimestampTzGetDatum(start.next_run_at), BoolGetDatum(start.clear_request),
+	                    TimestampTzGetDatum(start.scheduled_for), TimestampTzGetDatum(start.started_at),
+	                    Int32GetDatum(MyProcPid),             Int32GetDatum(start.attempt),
+	                    Int32GetDatum(lease_tier),            Int64GetDatum(lease_epoch),
+	                    NameGetDatum(&owner_name),            Int64GetDatum(start.chain_id),
+	                    BoolGetDatum(start.consume_chain_request)};
+	char nulls[14] = "             ";
+	if (!start.has_next)
+		nulls[2] = 'n';
+	if (!job.owner_status.name)
+		nulls[10] = 'n';
+	if (start.chain_id == 0)
+		nulls[11] = 'n';
+	if (execute(begin_run_stmt, values, nulls, false) == 0)
+		return 0;
+	return int64_column(begin_run_stmt, 0, 0, 0);
 }
 
 int64
-begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request, TimestampTz scheduled_for,
-          TimestampTz started_at, int32 attempt)
+record_skipped(const DueJob &job, const SkipRecord &skip)
 {
-	NameData owner_name;
-	if (job.owner_name)
-		namestrcpy(&owner_name, job.owner_name);
-	Datum values[11] = {Int64GetDatum(job.job_id),          Int64GetDatum(job.revision),
-	                    TimestampTzGetDatum(next_run_at),    BoolGetDatum(clear_request),
-	                    TimestampTzGetDatum(scheduled_for), TimestampTzGetDatum(started_at),
-	                    Int32GetDatum(MyProcPid),            Int32GetDatum(attempt),
-	                    Int32GetDatum(lease_tier),           Int64GetDatum(lease_epoch),
-	                    NameGetDatum(&owner_name)};
 	char nulls[12] = "           ";
-	if (!has_next)
-		nulls[2] = 'n';
-	if (!job.owner_name)
-		nulls[10] = 'n';
-	execute(begin_run_stmt, values, nulls, false);
-	if (SPI_processed == 0)
+	Datum values[11];
+	values[0] = Int64GetDatum(job.job_id);
+	values[1] = Int64GetDatum(job.revision);
+	values[2] = Int32GetDatum(MyProcPid);
+	values[3] = CStringGetTextDatum(skip.reason);
+	values[4] = text_or_null(skip.message, &nulls[4]);
+	values[5] = TimestampTzGetDatum(skip.scheduled_for);
+	values[6] = BoolGetDatum(skip.advance);
+	values[7] = TimestampTzGetDatum(skip.next_run_at);
+	if (!skip.has_next)
+		nulls[7] = 'n';
+	values[8] = BoolGetDatum(skip.clear_request);
+	values[9] = Int32GetDatum(lease_tier);
+	values[10] = Int64GetDatum(lease_epoch);
+	if (execute(skip_stmt, values, nulls, false) == 0)
 		return 0;
-	bool isnull;
-	return DatumGetInt64(column(0, 1, &isnull));
+	return int64_column(skip_stmt, 0, 0, 0);
 }
-
-namespace {
-
-TimestampTz
-timestamp_or(Datum d, bool isnull, TimestampTz otherwise)
-{
-	return isnull ? otherwise : DatumGetTimestampTz(d);
-}
-
-} // namespace
 
 bool
 finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 {
 	// The job's row, unless its owner holds it.
-	Datum jvalues[1] = {Int64GetDatum(job_id)};
-	execute(summary_job_stmt, jvalues, nullptr, false);
-	bool applied = SPI_processed == 1;
+	Datum jvalues[2] = {Int64GetDatum(job_id), Int64GetDatum(run_id)};
+	bool applied = execute(summary_job_stmt, jvalues, nullptr, false) == 1;
 	bool keep_row = true;
+	bool chained = false; // the run is part of a pipeline: its downstreams learn of it
+	int64 chain_id = 0;
 	pg::JobSummaryPg summary{};
 	if (applied) {
 		bool isnull;
-		pg::JobCountersPg job{};
-		job.consecutive_failures = DatumGetInt32(column(0, 1, &isnull));
-		Datum d = column(0, 2, &isnull);
-		job.has_max_failures = !isnull;
-		job.max_failures = isnull ? 0 : DatumGetInt32(d);
-		job.retries = DatumGetInt32(column(0, 3, &isnull));
-		job.retry_backoff_us = DatumGetInt64(column(0, 4, &isnull));
-		job.retry_backoff_max_us = DatumGetInt64(column(0, 5, &isnull));
-		d = column(0, 6, &isnull);
-		job.has_next_run = !isnull;
-		job.next_run_at = isnull ? 0 : DatumGetTimestampTz(d);
-		const char *log_runs = text_column(0, 7);
-		bool owner_is_admin = DatumGetBool(column(0, 8, &isnull));
-		job.min_retry_delay_us = owner_is_admin ? 0 : (int64)guc_min_user_interval_ms * 1000;
-		keep_row = strcmp(log_runs, "all") == 0 ||
-		           (strcmp(log_runs, "failures") == 0 && o.status != core::RunStatus::Succeeded);
-		pg::RunEndPg run{o.status, o.attempt, o.finished_at, o.stopping, o.owner_problem, o.message};
-		summary = pg::summarize_run(run, job);
+		chain_id = int64_column(summary_job_stmt, 0, kSummaryChainId, 0);
+		chained = chain_id != 0 || DatumGetBool(column(summary_job_stmt, 0, kHasDownstreams, &isnull));
+		const char *log_runs;
+		summary = summarize_locked_job(o, &log_runs);
+		LogRuns kept = log_runs_of(log_runs);
+		keep_row = kept == LogRuns::All || (kept == LogRuns::Failures && o.status != core::RunStatus::Succeeded);
+		Notify notify = notify_of(text_column(summary_job_stmt, 0, kSummaryNotify));
+		if (raises_event(notify, o.status, summary.disabled_reason != nullptr)) {
+			RunEvent e{run_id, job_id, text_column(summary_job_stmt, 0, kSummaryJobName), pg::run_status_name(o.status),
+			           o.sqlstate, o.message, text_column(summary_job_stmt, 0, kSummaryTier), summary.disabled_reason};
+			notify_run_event(e);
+		}
 	} else {
 		// Locked by its owner - or gone, and then there is nothing to summarize.
-		execute(job_exists_stmt, jvalues, nullptr, false);
-		applied = SPI_processed == 0;
+		applied = execute(job_exists_stmt, jvalues, nullptr, false) == 0;
 	}
 
-	Datum values[17];
-	char nulls[18];
-	memset(nulls, ' ', 17);
-	nulls[17] = '\0';
+	Datum values[18];
+	char nulls[19];
+	memset(nulls, ' ', 18);
+	nulls[18] = '\0';
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(pg::run_status_name(o.status));
 	values[2] = Int64GetDatum((int64)o.rows);
@@ -544,7 +660,16 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 	values[16] = TimestampTzGetDatum(summary.next_run_at);
 	if (!summary.has_next_run)
 		nulls[16] = 'n';
+	values[17] = Int64GetDatum(chain_id); // a retry stays in the run's instance
+	if (chain_id == 0 || !summary.has_retry)
+		nulls[17] = 'n';
 	execute(finish_stmt, values, nulls, false);
+	// Retries of an upstream happen before its downstreams decide.
+	if (chained && !summary.has_retry && catalog_level() != CatalogLevel::V1_0) {
+		Datum cvalues[1] = {Int64GetDatum(run_id)};
+		execute(chain_advance_stmt, cvalues, nullptr, false);
+		chain_advanced = true;
+	}
 	return applied;
 }
 
@@ -552,72 +677,35 @@ int64
 apply_pending_summaries(int32 tier_id)
 {
 	constexpr int kBatch = 64;
+	if (catalog_level() == CatalogLevel::V1_0)
+		return 0;
 	Datum values[2] = {Int32GetDatum(tier_id), Int32GetDatum(kBatch)};
-	execute(pending_stmt, values, nullptr, false);
-	uint64 n = SPI_processed;
+	uint64 n = execute(pending_stmt, values, nullptr, false);
 	if (n == 0)
 		return 0;
-	// The result is overwritten by each finish: copy what it says first.
-	SPITupleTable *pending = SPI_tuptable;
-	SPI_tuptable = nullptr;
-	int64 still_pending = 0;
-	for (uint64 i = 0; i < n; i++) {
-		HeapTuple row = pending->vals[i];
-		TupleDesc desc = pending->tupdesc;
-		auto text_at = [&](int col) -> char * {
-			bool isnull;
-			Datum d = SPI_getbinval(row, desc, col, &isnull);
-			return isnull ? nullptr : TextDatumGetCString(d);
-		};
-		bool isnull;
-		int64 run_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		int64 job_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		RunOutcome o{};
-		o.status = pg::parse_run_status(text_at(3));
-		Datum d = SPI_getbinval(row, desc, 4, &isnull);
-		o.rows = isnull ? 0 : (uint64)DatumGetInt64(d);
-		o.command_tag = text_at(5);
-		o.sqlstate = text_at(6);
-		o.message = text_at(7);
-		d = SPI_getbinval(row, desc, 8, &isnull);
-		o.batches = isnull ? -1 : DatumGetInt32(d);
-		o.finished_at = timestamp_or(SPI_getbinval(row, desc, 9, &isnull), isnull, GetCurrentTimestamp());
-		o.reason = text_at(10);
-		o.attempt = DatumGetInt32(SPI_getbinval(row, desc, 11, &isnull));
-		if (o.reason && strcmp(o.reason, "owner check") == 0)
-			o.owner_problem = o.message;
-		if (!finish_run(run_id, job_id, o))
-			still_pending++;
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_freetuptable(pending);
-	return still_pending + (n == kBatch ? 1 : 0);
+	return finish_runs_of_result(pending_stmt, n) + (n == kBatch ? 1 : 0);
 }
 
-int64
-record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message, bool advance,
-               bool has_next, TimestampTz next_run_at, bool clear_request)
+void
+set_run_pid(int64 run_id)
 {
-	char nulls[12] = "           ";
-	Datum values[11];
-	values[0] = Int64GetDatum(job.job_id);
-	values[1] = Int64GetDatum(job.revision);
-	values[2] = Int32GetDatum(MyProcPid);
-	values[3] = CStringGetTextDatum(reason);
-	values[4] = text_or_null(message, &nulls[4]);
-	values[5] = TimestampTzGetDatum(scheduled_for);
-	values[6] = BoolGetDatum(advance);
-	values[7] = TimestampTzGetDatum(next_run_at);
-	if (!has_next)
-		nulls[7] = 'n';
-	values[8] = BoolGetDatum(clear_request);
-	values[9] = Int32GetDatum(lease_tier);
-	values[10] = Int64GetDatum(lease_epoch);
-	execute(skip_stmt, values, nulls, false);
-	if (SPI_processed == 0)
-		return 0;
-	bool isnull;
-	return DatumGetInt64(column(0, 1, &isnull));
+	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
+	execute(run_pid_stmt, values, nullptr, false);
+}
+
+void
+mark_run_delayed(int64 run_id, int64 waited_ms)
+{
+	Datum values[2] = {Int64GetDatum(run_id), Int64GetDatum(waited_ms)};
+	execute(run_delayed_stmt, values, nullptr, false);
+}
+
+void
+mark_run_crashed(int64 run_id, const char *message)
+{
+	Datum values[2] = {Int64GetDatum(run_id), CStringGetTextDatum(message)};
+	uint64 n = execute(run_crashed_stmt, values, nullptr, false);
+	(void)finish_runs_of_result(run_crashed_stmt, n);
 }
 
 int64
@@ -625,9 +713,8 @@ take_lease(int32 tier_id)
 {
 	Datum values[2] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid)};
 	execute(take_lease_stmt, values, nullptr, false);
-	bool isnull;
 	lease_tier = tier_id;
-	lease_epoch = DatumGetInt64(column(0, 1, &isnull));
+	lease_epoch = int64_column(take_lease_stmt, 0, 0, 0);
 	return lease_epoch;
 }
 
@@ -642,16 +729,15 @@ int64
 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive)
 {
 	int64 total = 0;
-	// (Each batch's summaries are applied by apply_pending_summaries.)
 	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nlive, 1)));
 	for (int i = 0; i < nlive; i++)
 		elems[i] = Int32GetDatum(live_pids[i]);
 	ArrayType *live = construct_array(elems, nlive, INT4OID, sizeof(int32), true, TYPALIGN_INT);
 	for (;;) {
 		Datum values[3] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live)};
-		execute(mark_orphans_stmt, values, nullptr, false);
-		int64 n = (int64)SPI_processed;
-		total += n;
+		uint64 n = execute(mark_orphans_stmt, values, nullptr, false);
+		(void)finish_runs_of_result(mark_orphans_stmt, n);
+		total += (int64)n;
 		if (n < 1000)
 			break;
 		CommandCounterIncrement();

@@ -1,11 +1,15 @@
 // run_store.hpp: the coordinator's bookkeeping in foreman.job and
-// foreman.job_run. Every function runs inside an internal transaction opened
-// with internal_xact_begin(); statements are prepared once per process.
+// foreman.job_run, in typed rows. Every function runs inside an internal
+// transaction opened with internal_xact_begin(); the SQL is in
+// run_store.cpp, prepared once per process (statements.hpp).
 #pragma once
 
 #include "pg/postgres.hpp"
+#include "pg/roles.hpp"
 #include "pg/schedule_pg.hpp"
+#include "pg/settings.hpp"
 #include "core/outcome.hpp"
+#include "core/policy.hpp"
 
 extern "C" {
 #include "nodes/pg_list.h"
@@ -13,33 +17,38 @@ extern "C" {
 
 namespace foreman::bgw {
 
-// A due job as loaded by load_due_jobs(), palloc'd in the caller's context.
+// Which of a job's runs raise an event (LISTEN foreman_events).
+enum class Notify : uint8 { None, Failures, All };
+
+// A job as the coordinator reads it, palloc'd in the caller's context. Every
+// column is read by name, once, here; text settings are enums.
 struct DueJob {
 	int64 job_id;
 	int64 revision;
 	char *job_name;
-	Oid owner;
-	char *owner_problem; // why the owner may not run it now, or NULL
-	bool owner_is_superuser;
 	char *command;
+	Oid owner;
+	pg::OwnerStatus owner_status; // checked at every load: may it run jobs, is it bound by per-role limits
+	bool enabled;                 // false: paused (a run_now still runs it)
 	bool has_next_run;
 	TimestampTz next_run_at;
-	bool requested;
+	bool requested; // a run_now request is due
 	TimestampTz requested_at;
-	int64 timeout_ms; // 0: none
+	int64 timeout_ms;         // 0: none
+	bool timeout_is_tier_cap; // timeout_ms is the tier's max_user_runtime, shorter than the job's own
 	pg::JobSchedule schedule;
 	pg::DuePolicyPg policy;
-	bool retry_due;       // a retry is pending and due
+	core::Overlap overlap;
+	bool retry_due; // a retry is pending and due
 	TimestampTz retry_at;
-	int32 retry_attempt;  // the attempt number of the pending retry
-	int32 retries;
-	int64 retry_backoff_us;
-	int64 retry_backoff_max_us;
-	char *log_runs; // all | failures | none
+	int32 retry_attempt; // the attempt number of the pending retry
+	LogRuns log_runs;
+	Notify notify;
 	int32 max_instances; // overlap 'allow': runs of it at once in a parallel tier
-	bool owner_is_admin;    // superuser or foreman_admin: no max_user_runtime, no min_user_interval
-	bool timeout_is_tier_cap; // timeout_ms is the tier's max_user_runtime, not the job's own timeout
-	char *owner_name;         // the owner's role name now (NULL: the role is gone)
+	bool chain_due;      // a run as a downstream is due (its upstreams ended)
+	int64 chain_id;      // ... in this instance (the root run's id)
+	TimestampTz chain_requested_at;
+	int64 retry_chain_id; // the instance a pending retry belongs to (0: none)
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -48,31 +57,64 @@ struct TierState {
 	bool enabled;
 	int64 tick_ms;
 	bool has_next_run;
-	TimestampTz next_run_at; // earliest next_run_at, retry or run_now request of the tier's enabled jobs
+	TimestampTz next_run_at; // earliest fire time, retry or run_now request of the tier's jobs
 	int32 concurrency;       // > 1: a parallel tier (executors)
 };
 
 // Opens/commits an internal transaction: search_path pinned to pg_catalog,
-// a short lock_timeout so a user's lock on a foreman table cannot freeze the
-// tier, no statement_timeout. Not durable: synchronous_commit off (after a
-// crash such a record may be lost, e.g. a finished run shows as 'crashed').
-// Durable: the record of a run that starts, which must survive a crash of
-// the run itself, so that no fire time runs twice or silently vanishes.
+// its own isolation (read committed, read-write, never deferrable), a short
+// lock_timeout so a lock on a foreman table cannot freeze the tier, no
+// statement_timeout. Not durable: synchronous_commit off (after a crash such
+// a record may be lost, e.g. a finished run shows as 'crashed'). Durable: the
+// record of a run that starts, which must survive a crash of the run itself,
+// so that no fire time runs twice or silently vanishes.
 void internal_xact_begin(bool durable = false);
 void internal_xact_commit();
 
 TierState read_tier_state(int32 tier_id);
 
-// Due jobs of the tier, oldest due first, at most `limit`, copied into `into`.
+// Due jobs of the tier, oldest due first, at most `limit`, copied into `into`
+// (a List of DueJob *). A paused job is due only for a run_now request.
 List *load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into);
 
+// One job by id (as load_due_jobs reads it), or nullptr.
+DueJob *load_job(int64 job_id, MemoryContext into);
+
+// A run that starts: the fire time it stands for, its attempt, and what the
+// job's next_run_at becomes.
+struct RunStart {
+	TimestampTz scheduled_for;
+	TimestampTz started_at;
+	int32 attempt;
+	bool has_next;
+	TimestampTz next_run_at;
+	bool clear_request;         // it consumes the job's run_now request
+	int64 chain_id;             // the pipeline instance it belongs to (0: it starts its own, if any)
+	bool consume_chain_request; // it is the downstream run its upstreams requested
+};
+
 // Records a run as started: advances the job's next_run_at (or clears its
-// run_now request) and inserts a 'running' row, in one statement. Returns the
-// run_id, or 0 when the job changed or was disabled since it was loaded, or
-// its row is locked (its owner changes it in an open transaction: the job
-// waits, the tier's other jobs go on).
-int64 begin_run(const DueJob &job, bool has_next, TimestampTz next_run_at, bool clear_request,
-                TimestampTz scheduled_for, TimestampTz started_at, int32 attempt);
+// run_now request) and inserts a 'running' row, in one statement, under the
+// tier's current leadership epoch. Returns the run_id, or 0 when the job
+// changed or was disabled since it was loaded, or its row is locked (its
+// owner changes it in an open transaction: the job waits, the tier's other
+// jobs go on).
+int64 begin_run(const DueJob &job, const RunStart &start);
+
+// A fire time that is not run (misfire, overlap, coalesced, catch-up limit).
+struct SkipRecord {
+	TimestampTz scheduled_for;
+	const char *reason;
+	const char *message;
+	bool advance; // move the job to next_run_at
+	bool has_next;
+	TimestampTz next_run_at;
+	bool clear_request;
+};
+
+// Records a 'skipped' row (under the epoch, the job's row SKIP LOCKED);
+// returns its run_id, or 0 when the job changed or its row is locked.
+int64 record_skipped(const DueJob &job, const SkipRecord &skip);
 
 // How a run ended, as its row records it. Strings may be NULL.
 struct RunOutcome {
@@ -92,22 +134,15 @@ struct RunOutcome {
 // Records how run_id of job_id ended and, in the same statement, the job's
 // summary by the one rule (core::summarize: failure count, retry, crash
 // back-off, automatic disabling; the row is dropped when the job's log_runs
-// does not keep it). The job's row is taken with SKIP LOCKED: when its owner
-// holds it in an open transaction, the run is recorded with
-// summary_pending and apply_pending_summaries() finishes it later. Returns
-// true when the summary was applied (or the job is gone).
+// does not keep it), and raises its event (sent at commit). The job's row is
+// taken with SKIP LOCKED: when its owner holds it in an open transaction, the
+// run is recorded with summary_pending and apply_pending_summaries() finishes
+// it later. Returns true when the summary was applied (or the job is gone).
 bool finish_run(int64 run_id, int64 job_id, const RunOutcome &outcome);
 
-// Applies the summaries still pending in the tier (runs whose job's row was
-// locked, runs marked crashed), oldest first, at most a batch; returns how
-// many are still pending.
+// Applies the summaries still pending in the tier, oldest first, at most a
+// batch; returns how many are still pending.
 int64 apply_pending_summaries(int32 tier_id);
-
-// Records a fire time that is not run (reason: misfire, overlap, coalesced,
-// catch-up limit); when advance, moves the job to next_run_at. Returns the
-// row's run_id, or 0 when the job changed since it was loaded.
-int64 record_skipped(const DueJob &job, TimestampTz scheduled_for, const char *reason, const char *message,
-                     bool advance, bool has_next, TimestampTz next_run_at, bool clear_request);
 
 // Starts leading tier_id under its next leadership epoch; begin_run and
 // record_skipped act only while that epoch is the tier's current one.
@@ -119,11 +154,8 @@ void mark_reboot_jobs_due(int32 tier_id);
 
 // Marks runs of this tier left 'running' by a process that is gone (not this
 // one, nor a live pg_foreman process in live_pids) as 'crashed', in batches
-// of 1000, with their summaries pending; returns how many.
+// of 1000, each with its job's summary; returns how many.
 int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive);
-
-// One job by id (as load_due_jobs reads it), or nullptr.
-DueJob *load_job(int64 job_id, MemoryContext into);
 
 // A run that waited for the executor cap: reason 'delayed', and how long.
 void mark_run_delayed(int64 run_id, int64 waited_ms);
@@ -131,8 +163,8 @@ void mark_run_delayed(int64 run_id, int64 waited_ms);
 // Records this process as the one running run_id (an executor).
 void set_run_pid(int64 run_id);
 
-// An executor ended without recording its run: 'crashed' (if still running),
-// its summary pending.
+// An executor ended without recording its run: 'crashed' (if still
+// running), with its job's summary.
 void mark_run_crashed(int64 run_id, const char *message);
 
 } // namespace foreman::bgw

@@ -9,6 +9,8 @@ extern "C" {
 #include "postmaster/bgworker.h"
 }
 
+#include <csignal>
+
 namespace foreman::bgw {
 
 namespace {
@@ -74,6 +76,7 @@ init_shared_memory()
 		g_shared->lock = &(GetNamedLWLockTranche("pg_foreman"))->lock;
 		g_shared->nslots = slot_count();
 		pg_atomic_init_u32(&g_shared->rescan_all, 1);
+		pg_atomic_init_u32(&g_shared->catalog_generation, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -130,6 +133,118 @@ wake_coordinators(Oid dboid, int32 tier_id)
 			SetLatch(slot.latch);
 	}
 	LWLockRelease(g_shared->lock);
+}
+
+uint32
+catalog_generation()
+{
+	return g_shared ? pg_atomic_read_u32(&g_shared->catalog_generation) : 0;
+}
+
+void
+bump_catalog_generation()
+{
+	if (!g_shared)
+		return;
+	pg_atomic_fetch_add_u32(&g_shared->catalog_generation, 1);
+	wake_launcher();
+	LWLockAcquire(g_shared->lock, LW_SHARED);
+	for (int i = 0; i < g_shared->nslots; i++)
+		if (g_shared->slots[i].pid != 0 && g_shared->slots[i].latch)
+			SetLatch(g_shared->slots[i].latch);
+	LWLockRelease(g_shared->lock);
+}
+
+int
+snapshot_coordinators(Oid dboid, CoordinatorSlot *out, int max)
+{
+	int n = 0;
+	LWLockAcquire(g_shared->lock, LW_SHARED);
+	for (int i = 0; i < g_shared->nslots && n < max; i++)
+		if (g_shared->slots[i].pid != 0 && g_shared->slots[i].dboid == dboid)
+			out[n++] = g_shared->slots[i];
+	LWLockRelease(g_shared->lock);
+	return n;
+}
+
+int
+snapshot_executors(Oid dboid, ExecutorSlot *out, int max)
+{
+	int n = 0;
+	LWLockAcquire(g_shared->lock, LW_SHARED);
+	for (auto &e : g_shared->executors)
+		if (e.pid != 0 && e.dboid == dboid && n < max)
+			out[n++] = e;
+	LWLockRelease(g_shared->lock);
+	return n;
+}
+
+int
+snapshot_stalls(Oid dboid, TierStalls *out, int max)
+{
+	int n = 0;
+	LWLockAcquire(g_shared->lock, LW_SHARED);
+	for (auto &db : g_shared->dbs)
+		if (db.state != DbState::Free && db.dboid == dboid)
+			for (auto &t : db.stalls)
+				if (t.tier_id != 0 && n < max)
+					out[n++] = t;
+	LWLockRelease(g_shared->lock);
+	return n;
+}
+
+void
+pause_database(Oid dboid)
+{
+	bool have_entry = false;
+	LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+	for (auto &db : g_shared->dbs)
+		if (db.state != DbState::Free && db.dboid == dboid) {
+			db.paused = true;
+			have_entry = true;
+		}
+	if (!have_entry)
+		for (auto &db : g_shared->dbs)
+			if (db.state == DbState::Free) {
+				memset(&db, 0, sizeof db);
+				db.dboid = dboid;
+				db.state = DbState::NoExtension;
+				db.scout_index = -1;
+				db.paused = true;
+				break;
+			}
+	LWLockRelease(g_shared->lock);
+
+	// Up to 10 s, 20 ms at a time: coordinators end their current statement
+	// at once (and a job that catches the cancel within foreman.cancel_grace).
+	for (int attempt = 0; attempt < 500; attempt++) {
+		int remaining = 0;
+		LWLockAcquire(g_shared->lock, LW_SHARED);
+		for (int i = 0; i < g_shared->nslots; i++) {
+			CoordinatorSlot &slot = g_shared->slots[i];
+			if (slot.pid != 0 && slot.dboid == dboid) {
+				remaining++;
+				if (attempt % 50 == 0)
+					kill(slot.pid, SIGTERM);
+			}
+		}
+		LWLockRelease(g_shared->lock);
+		if (remaining == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(20 * 1000L);
+	}
+}
+
+void
+resume_database(Oid dboid)
+{
+	LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+	for (auto &db : g_shared->dbs)
+		if (db.state != DbState::Free && db.dboid == dboid)
+			db.paused = false;
+	LWLockRelease(g_shared->lock);
+	request_rescan_all();
 }
 
 } // namespace foreman::bgw

@@ -104,12 +104,18 @@ struct CoordinatorSlot {
 // the executor not yet started. The executor clears its own slot when it
 // exits; a coordinator frees a reservation whose executor never started; a
 // crash-restart resets them all. So a slot is never leaked nor freed twice.
-// An executor that finished a run waits a little (idle, run_id 0) for its
-// coordinator to hand it the next one, instead of a new fork and connection.
+//
+// The hand-off of a run: the coordinator first *claims* an executor - an
+// idle one of its tier, or a new one it reserves and starts - then records
+// the run, then hands it over. A claimed executor never leaves nor is
+// retired, so a recorded run always has its executor: no run fails for the
+// scheduler's own hand-off. An executor that finished a run waits a little
+// (idle) for the next one, instead of a new fork and connection per run.
 constexpr int kMaxExecutors = 256;
 struct ExecutorSlot {
 	pid_t pid;
 	pid_t coordinator;
+	uint32 reservation; // which reservation of its coordinator made the slot (a slot is reused)
 	Oid dboid;
 	int32 tier_id;
 	int64 run_id; // the run it is running; 0 while idle
@@ -118,9 +124,11 @@ struct ExecutorSlot {
 	int32 attempt;
 	TimestampTz started_at;
 	bool idle;
+	bool claimed;           // a coordinator is recording a run for it: it stays
 	bool retire;            // asked to exit (another tier needs the slot)
 	Latch *latch;           // the executor's
 	Latch *coordinator_latch;
+	char progress[128];     // what its job reports (foreman._report_progress)
 };
 
 struct Shared {
@@ -128,6 +136,7 @@ struct Shared {
 	pid_t launcher_pid;
 	Latch *launcher_latch;
 	pg_atomic_uint32 rescan_all; // set: re-list pg_database
+	pg_atomic_uint32 catalog_generation; // bumped by ALTER EXTENSION pg_foreman UPDATE (anywhere)
 	DatabaseEntry dbs[kMaxDatabases];
 	ExecutorSlot executors[kMaxExecutors];
 	int nslots;
@@ -152,5 +161,21 @@ void request_rescan_all();
 // Set the latch of every coordinator of (dboid, tier_id); tier_id < 0: all of
 // the database.
 void wake_coordinators(Oid dboid, int32 tier_id);
+
+// A counter ALTER EXTENSION pg_foreman UPDATE bumps at commit: processes that
+// see it move read the catalog version again (statements.hpp).
+uint32 catalog_generation();
+void bump_catalog_generation();
+
+// Copies of the slots of one database, taken under the lock, for readers in
+// other processes (tier_status): at most max; returns how many.
+int snapshot_coordinators(Oid dboid, CoordinatorSlot *out, int max);
+int snapshot_executors(Oid dboid, ExecutorSlot *out, int max);
+int snapshot_stalls(Oid dboid, TierStalls *out, int max);
+
+// DROP DATABASE and friends: start nothing more in the database and stop its
+// coordinators (bounded wait, 10 s); resume_database undoes it.
+void pause_database(Oid dboid);
+void resume_database(Oid dboid);
 
 } // namespace foreman::bgw

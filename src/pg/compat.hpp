@@ -20,6 +20,15 @@ extern "C" {
 
 namespace foreman::pg::compat {
 
+// database_aclcheck: the privileges of role on a database. 16 replaced
+// pg_database_aclcheck with the generic object_aclcheck(DatabaseRelationId,
+// ...); same answer, same errors.
+inline AclResult
+database_aclcheck(Oid database, Oid role, AclMode mode)
+{
+	return pg_database_aclcheck(database, role, mode);
+}
+
 // Calls fn(PROCLOCK *) for each lock this backend holds in lock partition
 // `partition`; the caller holds that partition's LWLock. (16 made the list a
 // dlist.)

@@ -56,6 +56,14 @@ throw_pg_error(ErrorData *edata)
 }
 
 void
+reraise_pg_error(ErrorData *edata, const char *context)
+{
+	if (context)
+		edata->context = edata->context ? psprintf("%s\n%s", edata->context, context) : pstrdup(context);
+	ReThrowError(edata);
+}
+
+void
 capture_current_exception(const char *where) noexcept
 {
 	captured.detail[0] = captured.hint[0] = captured.context[0] = '\0';

@@ -10,12 +10,17 @@
 //    abandoned by a longjmp).
 //
 //  * pg_guard(f): wraps a PostgreSQL call made while C++ objects with
-//    destructors are alive. A PostgreSQL ERROR is caught with PG_TRY, copied,
-//    flushed, and rethrown as pg::PgError, which keeps the SQLSTATE; the stack
-//    unwinds normally and cpp_guard re-raises it faithfully.
+//    destructors are alive. A PostgreSQL ERROR is caught, copied, flushed,
+//    and rethrown as pg::PgError, which keeps the SQLSTATE; the stack unwinds
+//    normally and cpp_guard re-raises it faithfully.
 //
-// Inside f of pg_guard there must be no C++ object with a destructor and no
-// throw: it is PostgreSQL-side code.
+//  * capture_pg_error(f): the one primitive that catches a PostgreSQL ERROR
+//    (PG_TRY appears nowhere else in pg_foreman). pg_guard is built on it;
+//    PostgreSQL-side code uses it directly to clean up and re-raise
+//    (reraise_pg_error), or to keep an error as a job's outcome.
+//
+// Inside f of pg_guard and capture_pg_error there must be no C++ object with
+// a destructor and no throw: it is PostgreSQL-side code.
 #pragma once
 
 #include "pg/postgres.hpp"
@@ -80,42 +85,50 @@ cpp_guard(const char *where, Func &&func) -> decltype(func())
 // Throws PgError built from the ErrorData that pg_guard caught.
 [[noreturn]] void throw_pg_error(ErrorData *edata);
 
+// capture_pg_error(func): the one place a PostgreSQL ERROR is caught. func is
+// PostgreSQL-side code (no C++ object with a destructor, no throw). On ERROR,
+// PG_CATCH has restored PG_exception_stack and error_context_stack; this
+// restores the memory context the caller was in, copies the error there and
+// flushes the error state. Returns the copy, or nullptr when func returned.
+// The caller re-raises it (reraise_pg_error), throws it into C++ (pg_guard),
+// or keeps it as an outcome (a job's error).
+template <typename Func>
+ErrorData *
+capture_pg_error(Func &&func)
+{
+	MemoryContext volatile context = CurrentMemoryContext;
+	ErrorData *volatile edata = nullptr;
+	PG_TRY();
+	{
+		func();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+// Re-raises a captured error exactly as it was (SQLSTATE, message, detail,
+// hint, position) - a cancel stays a cancel - with `context` added as one
+// more line of its CONTEXT when given. Never returns.
+[[noreturn]] void reraise_pg_error(ErrorData *edata, const char *context = nullptr);
+
 template <typename Func>
 auto
 pg_guard(Func &&func) -> decltype(func())
 {
 	using Result = decltype(func());
-	MemoryContext volatile context = CurrentMemoryContext;
-	ErrorData *volatile edata = nullptr;
 	if constexpr (std::is_void_v<Result>) {
-		PG_TRY();
-		{
-			func();
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(context);
-			edata = CopyErrorData();
-			FlushErrorState();
-		}
-		PG_END_TRY();
-		if (edata)
+		if (ErrorData *edata = capture_pg_error(func))
 			throw_pg_error(edata);
 	} else {
 		static_assert(std::is_trivially_copyable_v<Result>, "pg_guard returns PostgreSQL values (Datum, pointers, scalars)");
 		Result result{};
-		PG_TRY();
-		{
-			result = func();
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(context);
-			edata = CopyErrorData();
-			FlushErrorState();
-		}
-		PG_END_TRY();
-		if (edata)
+		if (ErrorData *edata = capture_pg_error([&]() { result = func(); }))
 			throw_pg_error(edata);
 		return result;
 	}

@@ -5,7 +5,7 @@
 // unit without going through its own guard.
 #pragma once
 
-#ifdef FOREMAN_PURE_CXX_ONLY
+#ifdef FOREMAN_PURE_CXX
 #error "this translation unit is pure C++ and may not include PostgreSQL headers"
 #endif
 

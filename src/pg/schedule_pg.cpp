@@ -78,21 +78,18 @@ parse_schedule(const char *text, const char *time_zone)
 	if (read)
 		return result;
 
-	// An interval literal, read by PostgreSQL itself.
-	MemoryContext context = CurrentMemoryContext;
+	// An interval literal, read by PostgreSQL itself. Only its own verdict
+	// on the text (a data exception, class 22) becomes "invalid schedule"; a
+	// cancel, or running out of memory, stays what it is.
 	Interval *interval = nullptr;
-	PG_TRY();
-	{
-		interval = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
-		                                                 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	if (ErrorData *edata = capture_pg_error([&]() {
+		    interval = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(text),
+		                                                     ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	    })) {
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			reraise_pg_error(edata);
+		FreeErrorData(edata);
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		FlushErrorState();
-		interval = nullptr;
-	}
-	PG_END_TRY();
 	if (!interval)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid schedule \"%s\"", text),
 		                errdetail("It is neither an interval nor a cron expression."),

@@ -1,9 +1,10 @@
-// settings.hpp: pg_foreman's GUCs (foreman.*), defined in pg_foreman.cpp.
+// settings.hpp: pg_foreman's GUCs (foreman.*), defined in settings.cpp.
 #pragma once
 
 namespace foreman {
 
 enum class LogRuns { None = 0, Failures = 1, All = 2 };
+enum class EventPayload { Ids = 0, Full = 1 };
 
 extern bool guc_enabled;          // foreman.enabled
 extern char *guc_databases;       // foreman.databases: '*' or a comma-separated list
@@ -15,6 +16,7 @@ extern int guc_max_jobs_per_role; // foreman.max_jobs_per_role: jobs a non-admin
 extern int guc_min_user_interval_ms; // foreman.min_user_interval: shortest period for non-admin roles
 extern int guc_executor_idle_ms;  // foreman.executor_idle_timeout: an idle executor waits this long for work (0: none)
 extern int guc_max_executors;     // foreman.max_executors: executors across the cluster (-1: automatic)
+extern int guc_event_payload;     // foreman.event_payload (EventPayload): what NOTIFY foreman_events carries
 extern int guc_cancel_grace_ms;   // foreman.cancel_grace: a job that outlives its cancel this long is terminated
 
 void define_settings();

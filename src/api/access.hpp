@@ -1,9 +1,10 @@
-// catalog.hpp: what the SQL API shares: reading arguments, acting on the
-// foreman tables with the extension's rights, finding jobs and tiers by name,
-// and deciding who may touch them.
+// access.hpp: how the SQL API reaches the foreman tables: with the
+// extension's rights (Elevation) after deciding who may act, SPI statements
+// whose results are never read past their rows, and jobs and tiers found by
+// name without telling one role about another's.
 #pragma once
 
-#include "pg/postgres.hpp"
+#include "api/args.hpp"
 
 extern "C" {
 #include "datatype/timestamp.h"
@@ -31,25 +32,6 @@ uint64 spi_exec(const char *sql, int nargs, Oid *types, Datum *values, const cha
 Datum spi_get(uint64 row, int col, bool *isnull);
 char *spi_get_text(uint64 row, int col); // NULL for SQL NULL
 
-// Bounds on what a caller may hand the API: every text and array argument
-// is bounded, and the error names the limit.
-constexpr int kMaxTextArgBytes = 8192;        // any text argument without a bound of its own
-constexpr int kMaxJobNameBytes = 63;
-constexpr int kMaxScheduleBytes = 1024;
-constexpr int kMaxCommandBytes = 1024 * 1024;
-constexpr int kMaxFilterBytes = 65536;
-constexpr int kMaxArrayElements = 256;
-
-// Argument helpers: NULL-aware getters that raise 22004 (null value not
-// allowed) with the parameter's name, and 54000 (program limit exceeded)
-// for text longer than max_bytes.
-char *required_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes = kMaxTextArgBytes);
-char *optional_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes = kMaxTextArgBytes);
-
-// Raises 22008 for a timestamp a schedule cannot use: infinite, or outside
-// the years 1900 to 9999 (fire times are computed from it).
-void check_schedule_timestamp(TimestampTz ts, const char *name);
-
 // A job as the API sees it.
 struct JobRef {
 	int64 job_id;
@@ -75,6 +57,11 @@ bool find_job(const char *name, Oid caller, JobLock lock, JobRef *out);
 // find_job, raising 42704 "job ... does not exist" when there is none.
 JobRef require_job(const char *name, Oid caller, JobLock lock);
 
+// Raises 55000 when this database's pg_foreman catalog is older than the
+// library (1.0 under a 1.1 library): jobs keep running, but changes wait for
+// ALTER EXTENSION pg_foreman UPDATE. Call after elevation_begin().
+void require_current_catalog();
+
 // Serializes the job-creating calls made for one owner (a transaction-level
 // lock no SQL function can take), so per-role limits hold under concurrency.
 void lock_owner_jobs(Oid owner);
@@ -82,21 +69,7 @@ void lock_owner_jobs(Oid owner);
 // The tier of that name; raises 42704 (with the tiers there are as a hint).
 int32 find_tier(const char *name, int32 *concurrency);
 
-// True when `caller` may manage jobs owned by `owner`: it has the owner's
-// privileges, or is foreman_admin (superusers are both).
-bool may_manage(Oid caller, Oid owner);
-
-// Membership in pg_foreman's roles (by privileges, as pg_has_role USAGE);
-// superusers count as both.
-bool is_foreman_user(Oid role);
-bool is_foreman_admin(Oid role);
-
 // Raises 42501 unless role may schedule jobs (foreman_user).
 void require_foreman_user(Oid role);
-
-// Why `owner` cannot own and run jobs now, or nullptr: dropped, no LOGIN, not
-// foreman_user, or no CONNECT on this database. Checked when a job is
-// scheduled and (by the coordinator, in SQL) before every run.
-const char *owner_problem(Oid owner);
 
 } // namespace foreman::api

@@ -1,5 +1,5 @@
-// catalog.cpp: shared pieces of the SQL API.
-#include "api/catalog.hpp"
+// access.cpp: the SQL API's way into the foreman tables.
+#include "api/access.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -17,16 +17,9 @@ extern "C" {
 }
 
 #include "bgw/coordinator.hpp"
+#include "pg/roles.hpp"
 
 namespace foreman::api {
-
-namespace {
-AclResult
-object_aclcheck_database(Oid role)
-{
-	return pg_database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
-}
-} // namespace
 
 void
 elevation_begin(Elevation *e)
@@ -74,98 +67,14 @@ spi_get_text(uint64 row, int col)
 	return isnull ? nullptr : TextDatumGetCString(d);
 }
 
-char *
-optional_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes)
-{
-	if (PG_ARGISNULL(n))
-		return nullptr;
-	text *t = PG_GETARG_TEXT_PP(n);
-	if (VARSIZE_ANY_EXHDR(t) > (Size)max_bytes)
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("%s is too long", name),
-		                errdetail("It has %zu bytes; the limit is %d.", (size_t)VARSIZE_ANY_EXHDR(t), max_bytes)));
-	return text_to_cstring(t);
-}
-
-char *
-required_text_arg(FunctionCallInfo fcinfo, int n, const char *name, int max_bytes)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be null", name)));
-	return optional_text_arg(fcinfo, n, name, max_bytes);
-}
-
-void
-check_schedule_timestamp(TimestampTz ts, const char *name)
-{
-	// 1900-01-01 and 10000-01-01, as PostgreSQL timestamps (microseconds
-	// since 2000-01-01): far enough from the edges of the type that adding
-	// any allowed period can never overflow.
-	constexpr TimestampTz kLowest = -INT64CONST(3155673600000000);
-	constexpr TimestampTz kHighest = INT64CONST(252423993600000000);
-	if (TIMESTAMP_NOT_FINITE(ts) || ts < kLowest || ts >= kHighest)
-		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errmsg("%s is out of range", name),
-		                errdetail("A schedule's timestamps must be finite and between the years 1900 and 9999.")));
-}
-
-namespace {
-
-bool
-has_privs_of_named_role(Oid role, const char *name)
-{
-	if (superuser_arg(role))
-		return true;
-	Oid target = get_role_oid(name, true);
-	return OidIsValid(target) && has_privs_of_role(role, target);
-}
-
-} // namespace
-
-bool
-is_foreman_user(Oid role)
-{
-	return has_privs_of_named_role(role, "foreman_user");
-}
-
-bool
-is_foreman_admin(Oid role)
-{
-	return has_privs_of_named_role(role, "foreman_admin");
-}
-
 void
 require_foreman_user(Oid role)
 {
-	if (!is_foreman_user(role))
+	if (!pg::is_foreman_user(role))
 		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 		                errmsg("permission denied to schedule jobs"),
 		                errdetail("Role \"%s\" is not a member of foreman_user.", GetUserNameFromId(role, true)),
 		                errhint("A superuser or foreman_admin can GRANT foreman_user TO the role.")));
-}
-
-bool
-may_manage(Oid caller, Oid owner)
-{
-	return has_privs_of_role(caller, owner) || is_foreman_admin(caller);
-}
-
-const char *
-owner_problem(Oid owner)
-{
-	HeapTuple tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(owner));
-	if (!HeapTupleIsValid(tuple))
-		return "the role that owns the job no longer exists";
-	Form_pg_authid role = (Form_pg_authid)GETSTRUCT(tuple);
-	char *name = pstrdup(NameStr(role->rolname));
-	bool can_login = role->rolcanlogin;
-	ReleaseSysCache(tuple);
-	if (!can_login)
-		return psprintf("role \"%s\" that owns the job may not log in", name);
-	if (!is_foreman_user(owner))
-		return psprintf("role \"%s\" that owns the job is not a member of foreman_user", name);
-	if (object_aclcheck_database(owner) != ACLCHECK_OK)
-		return psprintf("role \"%s\" that owns the job may not connect to database \"%s\"", name,
-		                get_database_name(MyDatabaseId));
-	return nullptr;
 }
 
 bool
@@ -190,7 +99,7 @@ find_job(const char *name, Oid caller, JobLock lock, JobRef *out)
 		if (ref.owner == caller) {
 			own = ref;
 			found_own = true;
-		} else if (may_manage(caller, ref.owner)) {
+		} else if (pg::may_manage(caller, ref.owner)) {
 			managed = ref;
 			nmanaged++;
 		}
@@ -227,6 +136,19 @@ require_job(const char *name, Oid caller, JobLock lock)
 		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("job \"%s\" does not exist", name),
 		                errhint("Jobs of other roles are neither shown nor named: check foreman.jobs.")));
 	return job;
+}
+
+void
+require_current_catalog()
+{
+	spi_exec("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_foreman'", 0, nullptr, nullptr,
+	         nullptr, true);
+	char *version = spi_get_text(0, 1);
+	if (strcmp(version, "1.1") != 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		                errmsg("pg_foreman's catalog in this database is version %s; its library is 1.1", version),
+		                errdetail("Jobs keep running; changes to them wait for the update."),
+		                errhint("Run ALTER EXTENSION pg_foreman UPDATE.")));
 }
 
 void
