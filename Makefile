@@ -22,7 +22,7 @@ OBJS       = $(SRCS:.cpp=.o)
 FOREMAN_HEADERS = $(wildcard src/*/*.hpp src/*.hpp)
 
 # pg_regress suites, in order; each file in sql/ has its expected/ twin.
-REGRESS      = boundary tiers jobs execution errors schedules cron_checks security maintenance multitenant pipelines
+REGRESS      = boundary tiers jobs execution errors schedules cron_checks security maintenance multitenant pipelines observe
 REGRESS_OPTS = --inputdir=. --load-extension=pg_foreman
 
 ifeq ($(HAVE_PGXS),yes)
@@ -60,10 +60,12 @@ build-install: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory install
 
-demo: build-install
+# The demo installs what is missing and builds quietly itself (full log in build/demo/).
+demo:
 	@bash scripts/demo.sh
 
 test: build-install
+	@bash scripts/deps.sh test
 	@bash scripts/test.sh all
 
 unit: deps
@@ -73,6 +75,7 @@ regress: build-install
 	@bash scripts/test.sh regress
 
 tap: build-install
+	@bash scripts/deps.sh test
 	@bash scripts/test.sh tap
 
 # Patroni, etcd and network namespaces: root (servers run as TEST_USER).

@@ -351,13 +351,13 @@ REVOKE ALL ON FUNCTION foreman._chain_advance(bigint) FROM PUBLIC;
 
 -- Each instance: its root, every run with its status, and what still waits.
 CREATE VIEW foreman.chain_runs AS
-SELECT c.chain_id, root.job_name AS root_job, r.run_id, r.job_id, r.job_name, t.name AS tier, r.status, r.reason,
+SELECT r.chain_id, root.job_name AS root_job, r.run_id, r.job_id, r.job_name, t.name AS tier, r.status, r.reason,
        r.started_at, r.finished_at, r.message
   FROM foreman.job_run r
   JOIN foreman.job_run root ON root.run_id = r.chain_id
-  JOIN (SELECT DISTINCT chain_id FROM foreman.job_run WHERE chain_id IS NOT NULL) c ON c.chain_id = r.chain_id
   LEFT JOIN foreman.tier t ON t.tier_id = r.tier_id
  WHERE pg_catalog.pg_has_role(r.owner, 'USAGE') OR pg_catalog.pg_has_role('foreman_admin', 'USAGE')
+    OR pg_catalog.pg_has_role('foreman_monitor', 'USAGE')
 UNION ALL
 SELECT q.chain_id, root.job_name, NULL, q.job_id, j.job_name, t.name, 'queued', 'its upstreams ended',
        NULL, NULL, format('requested %s', q.requested_at)
@@ -366,6 +366,7 @@ SELECT q.chain_id, root.job_name, NULL, q.job_id, j.job_name, t.name, 'queued', 
   JOIN foreman.tier t ON t.tier_id = j.tier_id
   LEFT JOIN foreman.job_run root ON root.run_id = q.chain_id
  WHERE pg_catalog.pg_has_role(j.owner, 'USAGE') OR pg_catalog.pg_has_role('foreman_admin', 'USAGE')
+    OR pg_catalog.pg_has_role('foreman_monitor', 'USAGE')
 UNION ALL
 SELECT w.chain_id, root.job_name, NULL, w.job_id, j.job_name, t.name, 'waiting', 'for its other upstreams',
        NULL, NULL, string_agg(format('%s %s', coalesce(u.job_name, w.upstream_id::text), w.outcome), ', ')
@@ -375,6 +376,7 @@ SELECT w.chain_id, root.job_name, NULL, w.job_id, j.job_name, t.name, 'waiting',
   LEFT JOIN foreman.job u ON u.job_id = w.upstream_id
   LEFT JOIN foreman.job_run root ON root.run_id = w.chain_id
  WHERE pg_catalog.pg_has_role(j.owner, 'USAGE') OR pg_catalog.pg_has_role('foreman_admin', 'USAGE')
+    OR pg_catalog.pg_has_role('foreman_monitor', 'USAGE')
  GROUP BY w.chain_id, root.job_name, w.job_id, j.job_name, t.name;
 COMMENT ON VIEW foreman.chain_runs IS 'chain instances: every run by root, and the downstream runs queued or waiting';
 GRANT SELECT ON foreman.chain_runs TO PUBLIC;
@@ -625,3 +627,561 @@ REVOKE ALL ON FUNCTION foreman._restored_owner(name), foreman._restored_id(regcl
     foreman._restore_maintenance(), foreman._restore_run() FROM PUBLIC;
 
 -- ---- end of backup and restore ----
+
+-- ---------------------------------------------------------------------------
+-- Observability (issue 16): what an operator sees.
+--
+--   foreman.job_stats, foreman.tier_stats   per job / per tier over a window
+--   foreman.timeline_svg()                  a Gantt chart of the runs
+--   foreman.metrics                         for postgres_exporter (doc/postgres_exporter.yaml)
+--   foreman_monitor                         a role that reads every job's runs and changes nothing
+--
+-- All of it runs with the caller's rights over the row-level-secured tables:
+-- a role sees the statistics, bars and metrics of exactly the jobs it sees
+-- in foreman.jobs. The internal functions pin search_path or were bound when
+-- they were created (SQL-standard bodies).
+
+-- A role for monitoring (an exporter, a dashboard): sees every job and run,
+-- as foreman_admin does, and may change nothing. Cluster-wide, created when
+-- missing, like foreman_user and foreman_admin.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'foreman_monitor') THEN
+        CREATE ROLE foreman_monitor NOLOGIN;
+    END IF;
+END
+$roles$;
+CREATE POLICY job_monitor ON foreman.job FOR SELECT
+    USING (pg_catalog.pg_has_role('foreman_monitor', 'USAGE'));
+CREATE POLICY job_run_monitor ON foreman.job_run FOR SELECT
+    USING (pg_catalog.pg_has_role('foreman_monitor', 'USAGE'));
+GRANT SELECT ON foreman.tier_status, foreman.executors TO foreman_monitor;
+GRANT EXECUTE ON FUNCTION foreman._coordinators(), foreman._tier_stalls(), foreman._executors() TO foreman_monitor;
+
+-- Windowed statistics read only the rows of their window, and read them
+-- together (runs are written in time order, so a window is a contiguous
+-- stretch of the table): per job, the runs that started in it, by
+-- started_at (job_run_started_idx); per tier and in the timeline, every run
+-- that ended after the window began or is still running (finished_at IS
+-- NULL), by finished_at, so a long run that began before the window counts
+-- for its part inside it. The planner reads a narrow window through the
+-- index and a wide one (most of the history) sequentially. The latest
+-- failure of a job is one probe of a partial index, however long its
+-- history. (The conditions are plain comparisons of columns: under
+-- row-level security only leakproof conditions may use an index, and an
+-- expression such as coalesce() is not one.)
+CREATE INDEX job_run_finished_idx ON foreman.job_run (finished_at);
+CREATE INDEX job_run_job_failed_idx ON foreman.job_run (job_id, started_at)
+    WHERE status IN ('failed', 'timed_out', 'crashed');
+-- foreman.tier never changes enough for autovacuum to analyze it; without
+-- statistics the planner takes it for 650 rows, prices the plans that join
+-- it as large and compiles them with JIT (100 ms for a 1 ms query).
+ANALYZE foreman.tier;
+
+-- Counters of finished runs by outcome, and the last success, kept on the
+-- job's row: they never go down when history is trimmed or not kept
+-- (log_runs), so a scraper can take them as counters. Finished runs are
+-- counted when their job's summary is written (the row's last_run_id moves,
+-- in the same statement, so no extra row is written); skipped fire times
+-- when their row is inserted.
+ALTER TABLE foreman.job
+    ADD COLUMN runs_succeeded bigint NOT NULL DEFAULT 0,
+    ADD COLUMN runs_failed bigint NOT NULL DEFAULT 0,
+    ADD COLUMN runs_timed_out bigint NOT NULL DEFAULT 0,
+    ADD COLUMN runs_cancelled bigint NOT NULL DEFAULT 0,
+    ADD COLUMN runs_crashed bigint NOT NULL DEFAULT 0,
+    ADD COLUMN runs_skipped bigint NOT NULL DEFAULT 0,
+    ADD COLUMN last_succeeded_at timestamptz;
+COMMENT ON COLUMN foreman.job.runs_succeeded IS
+    'finished runs by outcome (runs_*), counted when the run''s summary is written; never decrease';
+UPDATE foreman.job j
+   SET runs_succeeded = c.succeeded, runs_failed = c.failed, runs_timed_out = c.timed_out,
+       runs_cancelled = c.cancelled, runs_crashed = c.crashed, runs_skipped = c.skipped,
+       last_succeeded_at = c.last_succeeded_at
+  FROM (SELECT r.job_id,
+               count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE r.status = 'failed') AS failed,
+               count(*) FILTER (WHERE r.status = 'timed_out') AS timed_out,
+               count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
+               count(*) FILTER (WHERE r.status = 'crashed') AS crashed,
+               count(*) FILTER (WHERE r.status = 'skipped') AS skipped,
+               max(r.finished_at) FILTER (WHERE r.status = 'succeeded') AS last_succeeded_at
+          FROM foreman.job_run r GROUP BY r.job_id) c
+ WHERE c.job_id = j.job_id;
+
+-- The summary of a run names it in last_run_id: count its outcome.
+CREATE FUNCTION foreman._count_finished_run() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CASE NEW.last_status
+        WHEN 'succeeded' THEN
+            NEW.runs_succeeded := NEW.runs_succeeded + 1;
+            NEW.last_succeeded_at := NEW.last_finished_at;
+        WHEN 'failed' THEN NEW.runs_failed := NEW.runs_failed + 1;
+        WHEN 'timed_out' THEN NEW.runs_timed_out := NEW.runs_timed_out + 1;
+        WHEN 'cancelled' THEN NEW.runs_cancelled := NEW.runs_cancelled + 1;
+        WHEN 'crashed' THEN NEW.runs_crashed := NEW.runs_crashed + 1;
+        ELSE NULL;
+    END CASE;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER job_count_finished_run BEFORE UPDATE OF last_run_id ON foreman.job
+    FOR EACH ROW WHEN (NEW.last_run_id IS NOT NULL AND NEW.last_run_id IS DISTINCT FROM OLD.last_run_id)
+    EXECUTE FUNCTION foreman._count_finished_run();
+
+-- A skipped fire time is inserted with its job's row taken by the same
+-- statement; SKIP LOCKED all the same, so this can never wait on a row an
+-- owner holds (the count is then lost, the tier is not held).
+CREATE FUNCTION foreman._count_skipped_run() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE foreman.job SET runs_skipped = runs_skipped + 1
+     WHERE job_id = (SELECT j.job_id FROM foreman.job j WHERE j.job_id = NEW.job_id FOR UPDATE SKIP LOCKED);
+    RETURN NULL;
+END
+$$;
+-- Restored rows (see restore_run) are not counted: a dump carries the
+-- counters of its jobs already.
+CREATE TRIGGER job_run_count_skipped AFTER INSERT ON foreman.job_run
+    FOR EACH ROW WHEN (NEW.status = 'skipped'
+                       AND pg_catalog.current_setting('search_path') IN ('pg_catalog, pg_temp', 'foreman, pg_temp'))
+    EXECUTE FUNCTION foreman._count_skipped_run();
+REVOKE ALL ON FUNCTION foreman._count_finished_run(), foreman._count_skipped_run() FROM PUBLIC;
+
+-- Per job over [since, until): runs (fire times that started a command),
+-- their outcomes, skipped fire times, durations and start delays, rows.
+-- Duration percentiles are over finished runs; start delay is started_at -
+-- scheduled_for of every run. The last success and the last failure
+-- (failed, timed_out or crashed) are the latest ever, not only the window's.
+CREATE FUNCTION foreman.job_stats(since timestamptz, until timestamptz DEFAULT now())
+RETURNS TABLE (job_id bigint, job_name text, owner regrole, tier text, window_size interval,
+               runs bigint, succeeded bigint, failed bigint, timed_out bigint, cancelled bigint,
+               crashed bigint, skipped bigint, running bigint, success_ratio numeric,
+               duration_p50 interval, duration_p95 interval, duration_p99 interval, duration_max interval,
+               start_delay_p50 interval, start_delay_p95 interval, start_delay_max interval,
+               rows_affected bigint, last_success_at timestamptz,
+               last_error_at timestamptz, last_error_sqlstate text, last_error_message text)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT j.job_id, j.job_name, j.owner::regrole, t.name,
+           CASE WHEN isfinite(job_stats.since) AND isfinite(job_stats.until) THEN job_stats.until - job_stats.since END,
+           coalesce(s.runs, 0), coalesce(s.succeeded, 0), coalesce(s.failed, 0), coalesce(s.timed_out, 0),
+           coalesce(s.cancelled, 0), coalesce(s.crashed, 0), coalesce(s.skipped, 0), coalesce(s.running, 0),
+           round(s.succeeded::numeric / nullif(s.succeeded + s.failed + s.timed_out + s.crashed, 0), 4),
+           s.durations[1], s.durations[2], s.durations[3], s.duration_max,
+           s.delays[1], s.delays[2], s.delay_max,
+           s.rows_affected::bigint, j.last_succeeded_at,
+           e.finished_at, e.sqlstate, e.message
+      FROM foreman.job j
+      JOIN foreman.tier t ON t.tier_id = j.tier_id
+      -- Grouped by job_id + 0, a value no index is ordered by: otherwise the
+      -- planner may read the whole history in job order to skip a sort.
+      LEFT JOIN (
+          SELECT r.job_id + 0 AS job_id,
+                 count(*) FILTER (WHERE r.status <> 'skipped') AS runs,
+                 count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+                 count(*) FILTER (WHERE r.status = 'failed') AS failed,
+                 count(*) FILTER (WHERE r.status = 'timed_out') AS timed_out,
+                 count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
+                 count(*) FILTER (WHERE r.status = 'crashed') AS crashed,
+                 count(*) FILTER (WHERE r.status = 'skipped') AS skipped,
+                 count(*) FILTER (WHERE r.status = 'running') AS running,
+                 percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY r.duration)
+                     FILTER (WHERE r.status NOT IN ('skipped', 'running')) AS durations,
+                 max(r.duration) FILTER (WHERE r.status NOT IN ('skipped', 'running')) AS duration_max,
+                 percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY r.started_at - r.scheduled_for)
+                     FILTER (WHERE r.status <> 'skipped') AS delays,
+                 max(r.started_at - r.scheduled_for) FILTER (WHERE r.status <> 'skipped') AS delay_max,
+                 sum(r.rows_affected) AS rows_affected
+            FROM foreman.job_run r
+           WHERE r.started_at >= job_stats.since AND r.started_at < job_stats.until
+           GROUP BY r.job_id + 0) s
+        ON s.job_id = j.job_id
+      LEFT JOIN LATERAL (
+          SELECT r.finished_at, r.sqlstate, r.message
+            FROM foreman.job_run r
+           WHERE r.job_id = j.job_id AND r.status IN ('failed', 'timed_out', 'crashed')
+           ORDER BY r.started_at DESC
+           LIMIT 1) e
+        ON true
+     ORDER BY j.job_id;
+END;
+COMMENT ON FUNCTION foreman.job_stats(timestamptz, timestamptz) IS
+    'per job the caller may see: runs, outcomes, duration and start-delay percentiles, rows and last error over [since, until)';
+
+CREATE VIEW foreman.job_stats WITH (security_invoker = true) AS
+SELECT * FROM foreman.job_stats(now() - interval '1 hour')
+UNION ALL
+SELECT * FROM foreman.job_stats(now() - interval '1 day');
+COMMENT ON VIEW foreman.job_stats IS
+    'foreman.job_stats() over the last hour and the last day (window_size), for the jobs the caller may see';
+
+-- Per tier over [since, until): runs, failures, skipped fire times, start
+-- delays, and how busy it was: the time its runs ran (clipped to the window,
+-- a running one up to now) over the wall time its slots had (the window,
+-- from the tier's creation at the earliest, times its concurrency). A
+-- sequential tier at busy_fraction 1 is saturated: due runs wait (lag).
+-- lag is now - the oldest due time not yet started (0 when nothing waits).
+-- A role that is not foreman_admin or foreman_monitor sees its own jobs'
+-- share of the tier.
+CREATE FUNCTION foreman.tier_stats(since timestamptz, until timestamptz DEFAULT now())
+RETURNS TABLE (tier text, concurrency integer, window_size interval, runs bigint, failures bigint,
+               skipped bigint, running bigint, busy interval, busy_fraction numeric,
+               start_delay_p50 interval, start_delay_p95 interval, start_delay_max interval, lag interval)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT t.name, t.concurrency,
+           CASE WHEN isfinite(tier_stats.since) AND isfinite(tier_stats.until) THEN tier_stats.until - tier_stats.since END,
+           coalesce(b.runs, 0), coalesce(b.failures, 0), coalesce(b.skipped, 0), coalesce(b.running, 0),
+           coalesce(b.busy, interval '0'),
+           round((extract(epoch FROM coalesce(b.busy, interval '0'))
+                  / nullif(extract(epoch FROM least(tier_stats.until, now())
+                                              - greatest(tier_stats.since, t.created_at)), 0)
+                  / t.concurrency)::numeric, 4),
+           b.delays[1], b.delays[2], b.delay_max,
+           greatest(now() - d.oldest_due, interval '0')
+      FROM foreman.tier t
+      LEFT JOIN (
+          SELECT r.tier_id,
+                 count(*) FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS runs,
+                 count(*) FILTER (WHERE r.status IN ('failed', 'timed_out', 'crashed')
+                                    AND r.started_at >= tier_stats.since) AS failures,
+                 count(*) FILTER (WHERE r.status = 'skipped' AND r.started_at >= tier_stats.since) AS skipped,
+                 count(*) FILTER (WHERE r.status = 'running') AS running,
+                 sum(least(coalesce(r.finished_at, now()), tier_stats.until)
+                     - greatest(r.started_at, tier_stats.since)) FILTER (WHERE r.status <> 'skipped') AS busy,
+                 percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY r.started_at - r.scheduled_for)
+                     FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS delays,
+                 max(r.started_at - r.scheduled_for)
+                     FILTER (WHERE r.status <> 'skipped' AND r.started_at >= tier_stats.since) AS delay_max
+            FROM (SELECT x.tier_id, x.status, x.started_at, x.finished_at, x.scheduled_for FROM foreman.job_run x
+                   WHERE x.finished_at > tier_stats.since AND x.started_at < tier_stats.until
+                  UNION ALL
+                  SELECT x.tier_id, x.status, x.started_at, x.finished_at, x.scheduled_for FROM foreman.job_run x
+                   WHERE x.finished_at IS NULL AND x.started_at < tier_stats.until) r
+           GROUP BY r.tier_id) b
+        ON b.tier_id = t.tier_id
+      LEFT JOIN LATERAL (
+          SELECT min(due.at) AS oldest_due
+            FROM (SELECT min(j.next_run_at) AS at FROM foreman.job j
+                   WHERE j.tier_id = t.tier_id AND j.enabled AND j.next_run_at <= now()
+                  UNION ALL
+                  SELECT min(j.run_requested_at) FROM foreman.job j
+                   WHERE j.tier_id = t.tier_id AND j.run_requested_at IS NOT NULL AND j.enabled
+                  UNION ALL
+                  SELECT min(j.retry_at) FROM foreman.job j
+                   WHERE j.tier_id = t.tier_id AND j.retry_at <= now() AND j.enabled) due) d
+        ON true
+     ORDER BY t.tier_id;
+END;
+COMMENT ON FUNCTION foreman.tier_stats(timestamptz, timestamptz) IS
+    'per tier: runs, failures, start delays and busy fraction (time running / wall time x concurrency) over [since, until), and lag now';
+
+CREATE VIEW foreman.tier_stats WITH (security_invoker = true) AS
+SELECT * FROM foreman.tier_stats(now() - interval '1 hour')
+UNION ALL
+SELECT * FROM foreman.tier_stats(now() - interval '1 day');
+COMMENT ON VIEW foreman.tier_stats IS 'foreman.tier_stats() over the last hour and the last day (window_size)';
+
+-- Text for XML character data and attribute values: the five markup
+-- characters escaped, characters XML 1.0 does not allow replaced by '?', and
+-- (in a UTF8 database) everything beyond ASCII written as a character
+-- reference, so the document is ASCII whatever the client encoding.
+CREATE FUNCTION foreman._xml_text(s text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    out text := replace(replace(replace(replace(replace(s, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                                '"', '&quot;'), '''', '&apos;');
+BEGIN
+    out := regexp_replace(out, '[\x01-\x08\x0b\x0c\x0e-\x1f]', '?', 'g');
+    IF out ~ '[^\x01-\x7f]' AND getdatabaseencoding() = 'UTF8' THEN
+        out := regexp_replace(out, '[\ufffe\uffff]', '?', 'g');
+        SELECT string_agg(CASE WHEN ascii(c) > 127 THEN '&#' || ascii(c) || ';' ELSE c END, '' ORDER BY n)
+          INTO out
+          FROM regexp_split_to_table(out, '') WITH ORDINALITY AS x(c, n);
+    END IF;
+    RETURN out;
+END
+$$;
+
+-- A duration as a person reads it: 8.7 ms, 3.21 s, 00:02:03.
+CREATE FUNCTION foreman._duration_text(d interval) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT CASE WHEN d IS NULL THEN NULL
+                WHEN d < interval '1 second' THEN round(extract(epoch FROM d) * 1000, 1) || ' ms'
+                WHEN d < interval '1 minute' THEN round(extract(epoch FROM d), 2) || ' s'
+                ELSE justify_hours(date_trunc('second', d))::text END;
+END;
+
+-- The run timeline as SVG: one lane per tier (per executor in a parallel
+-- tier), one bar per run from its start to its end (a running one to now),
+-- coloured by outcome, with a <title> tooltip each; a time axis and a
+-- legend. Only runs the caller may see. At most max_runs bars (the latest
+-- ones); the picture says when it left runs out.
+CREATE FUNCTION foreman.timeline_svg(since timestamptz DEFAULT now() - interval '10 minutes',
+                                     until timestamptz DEFAULT now(),
+                                     tier text DEFAULT NULL,
+                                     max_runs integer DEFAULT 5000)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    width    constant float8 := 1000;
+    x0       constant float8 := 200;            -- the plot's left edge; lane labels to its left
+    plot_w   constant float8 := 776;            -- to 24 px before the right edge
+    lane_h   constant float8 := 24;
+    y0       constant float8 := 64;             -- the first lane's top
+    steps    constant float8[] := '{0.01,0.02,0.05,0.1,0.2,0.5,1,2,5,10,15,30,60,120,300,600,900,1800,3600,'
+                                  '7200,10800,21600,43200,86400,172800,604800}';
+    span     float8;
+    step     float8;
+    tick_fmt text;
+    n_lanes  integer;
+    n_total  bigint;
+    n_drawn  bigint;
+    plot_h   float8;
+    lanes    text;
+    bars     text;
+    axis     text;
+    legend   text;
+    header   text;
+    now_mark text := '';
+BEGIN
+    IF NOT isfinite(since) OR NOT isfinite(until) THEN
+        RAISE EXCEPTION 'since and until must be finite'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF since IS NULL OR until IS NULL OR until <= since THEN
+        RAISE EXCEPTION 'until must be later than since'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example foreman.timeline_svg(now() - interval ''1 hour'', now()).';
+    END IF;
+    IF max_runs IS NULL OR max_runs < 1 OR max_runs > 1000000 THEN
+        RAISE EXCEPTION 'max_runs must be between 1 and 1000000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF timeline_svg.tier IS NOT NULL
+       AND NOT EXISTS (SELECT FROM foreman.tier t WHERE t.name = timeline_svg.tier) THEN
+        RAISE EXCEPTION 'tier "%" does not exist', timeline_svg.tier
+            USING ERRCODE = 'undefined_object',
+                  HINT = (SELECT 'Tiers are: ' || string_agg(quote_literal(t.name), ', ' ORDER BY t.tier_id) || '.'
+                            FROM foreman.tier t);
+    END IF;
+    span := extract(epoch FROM until - since);
+
+    -- Runs overlapping the window (by finished_at), the latest
+    -- max_runs of them; a lane per tier, or per process in a parallel tier.
+    WITH tiers AS (
+        SELECT t.tier_id, t.name, t.concurrency > 1 AS parallel
+          FROM foreman.tier t
+         WHERE timeline_svg.tier IS NULL OR t.name = timeline_svg.tier),
+    overlapping AS (
+        SELECT r.run_id, r.job_name, r.owner, r.tier_id, CASE WHEN tr.parallel THEN r.pid END AS lane_pid,
+               r.status, r.reason, r.attempt, r.started_at,
+               coalesce(r.finished_at, greatest(least(now(), until), r.started_at)) AS ended,
+               r.finished_at IS NULL AS open, r.sqlstate, r.message, r.rows_affected
+          FROM (SELECT * FROM foreman.job_run x WHERE x.finished_at >= since AND x.started_at < until
+                UNION ALL
+                SELECT * FROM foreman.job_run x WHERE x.finished_at IS NULL AND x.started_at < until) r
+          JOIN tiers tr ON tr.tier_id = r.tier_id),
+    runs AS (
+        SELECT * FROM overlapping ORDER BY started_at DESC, run_id DESC LIMIT max_runs),
+    lane_keys AS (
+        SELECT tr.tier_id, tr.name, tr.parallel, k.lane_pid, k.first_start
+          FROM tiers tr
+          LEFT JOIN LATERAL (SELECT r.lane_pid, min(r.started_at) AS first_start
+                               FROM runs r WHERE r.tier_id = tr.tier_id GROUP BY r.lane_pid) k ON true),
+    lane AS (
+        SELECT lk.*, (row_number() OVER (ORDER BY lk.tier_id, lk.first_start NULLS FIRST, lk.lane_pid) - 1)::integer AS idx
+          FROM lane_keys lk),
+    bar AS (
+        SELECT r.*, l.idx,
+               x0 + greatest(0, extract(epoch FROM greatest(r.started_at, since) - since)) / span * plot_w AS x,
+               x0 + least(span, extract(epoch FROM least(r.ended, until) - since)) / span * plot_w AS x_end
+          FROM runs r
+          JOIN lane l ON l.tier_id = r.tier_id AND l.lane_pid IS NOT DISTINCT FROM r.lane_pid),
+    colour (status, fill, ord) AS (
+        VALUES ('succeeded', '#2da44e', 1), ('failed', '#cf222e', 2), ('timed_out', '#e16f24', 3),
+               ('crashed', '#8250df', 4), ('cancelled', '#8c959f', 5), ('skipped', '#d0d7de', 6),
+               ('running', '#0969da', 7))
+    SELECT (SELECT count(*) FROM overlapping),
+           (SELECT count(*) FROM runs),
+           (SELECT count(*) FROM lane),
+           (SELECT string_agg(format('<rect x="0" y="%s" width="%s" height="%s" fill="%s"/>'
+                                     '<text x="%s" y="%s" text-anchor="end" class="lane">%s</text>',
+                                     y0 + l.idx * lane_h, width, lane_h,
+                                     CASE WHEN l.idx % 2 = 0 THEN '#f6f8fa' ELSE '#ffffff' END,
+                                     x0 - 8, y0 + l.idx * lane_h + 16,
+                                     foreman._xml_text(l.name || CASE WHEN l.parallel AND l.lane_pid IS NOT NULL
+                                                                      THEN ' / pid ' || l.lane_pid ELSE '' END)),
+                              E'\n' ORDER BY l.idx)
+              FROM lane l),
+           (SELECT string_agg(format('<rect class="run" data-run-id="%s" data-status="%s" x="%s" y="%s" width="%s" '
+                                     'height="%s" rx="2" fill="%s"><title>%s</title></rect>%s',
+                                     b.run_id, b.status, round(b.x::numeric, 2), y0 + b.idx * lane_h + 4,
+                                     round(greatest(b.x_end - b.x, 1.5)::numeric, 2), lane_h - 8,
+                                     coalesce(c.fill, '#57606a'),
+                                     foreman._xml_text(format('%s (%s): %s%s%s%s, started %s, %s%s',
+                                         b.job_name, pg_get_userbyid(b.owner), b.status,
+                                         CASE WHEN b.reason IS NOT NULL THEN ' (' || b.reason || ')' ELSE '' END,
+                                         CASE WHEN b.sqlstate IS NOT NULL OR b.message IS NOT NULL
+                                              THEN ': ' || concat_ws(' ', b.sqlstate,
+                                                   CASE WHEN length(b.message) > 200 THEN left(b.message, 200) || '...'
+                                                        ELSE b.message END)
+                                              ELSE '' END,
+                                         CASE WHEN b.attempt > 1 THEN ', attempt ' || b.attempt ELSE '' END,
+                                         to_char(b.started_at, 'HH24:MI:SS.MS'),
+                                         CASE WHEN b.open THEN 'not finished'
+                                              ELSE foreman._duration_text(b.ended - b.started_at) END,
+                                         CASE WHEN b.rows_affected IS NOT NULL
+                                              THEN ', ' || b.rows_affected || ' rows' ELSE '' END)),
+                                     -- the job's name on a bar wide enough for it
+                                     CASE WHEN b.x_end - b.x >= 7 * length(b.job_name) + 10
+                                          THEN format('<text x="%s" y="%s" class="bar">%s</text>',
+                                                      round(b.x::numeric + 5, 2), y0 + b.idx * lane_h + 16,
+                                                      foreman._xml_text(b.job_name))
+                                          ELSE '' END),
+                              E'\n' ORDER BY b.started_at, b.run_id)
+              FROM bar b LEFT JOIN colour c ON c.status = b.status),
+           (SELECT string_agg(format('<rect x="%s" y="{legend_y}" width="12" height="12" rx="2" fill="%s"/>'
+                                     '<text x="%s" y="{legend_text_y}">%s (%s)</text>',
+                                     16 + (c.ord - 1) * 136, c.fill, 16 + (c.ord - 1) * 136 + 17, c.status,
+                                     (SELECT count(*) FROM runs r WHERE r.status = c.status)),
+                              E'\n' ORDER BY c.ord)
+              FROM colour c)
+      INTO n_total, n_drawn, n_lanes, lanes, bars, legend;
+
+    plot_h := n_lanes * lane_h;
+    legend := replace(replace(legend, '{legend_y}', (y0 + plot_h + 22)::text),
+                      '{legend_text_y}', (y0 + plot_h + 32)::text);
+
+    -- The time axis: at most 8 ticks on round times.
+    SELECT min(s) INTO step FROM unnest(steps) s WHERE span / s <= 8;
+    step := coalesce(step, ceil(span / 8 / 86400) * 86400);   -- past a few weeks: whole days
+    tick_fmt := CASE WHEN step < 1 THEN 'HH24:MI:SS.MS' WHEN step < 60 THEN 'HH24:MI:SS'
+                     WHEN step < 86400 THEN 'HH24:MI' ELSE 'MM-DD HH24:MI' END;
+    SELECT string_agg(format('<line x1="%1$s" y1="%2$s" x2="%1$s" y2="%3$s" stroke="#d0d7de"/>'
+                             '<text x="%1$s" y="%4$s" text-anchor="middle" class="tick">%5$s</text>',
+                             round((x0 + (k * step - extract(epoch FROM since)) / span * plot_w)::numeric, 2),
+                             y0 - 4, y0 + plot_h, y0 - 8, to_char(to_timestamp(k * step), tick_fmt)),
+                      E'\n' ORDER BY k)
+      INTO axis
+      FROM generate_series(ceil(extract(epoch FROM since) / step)::bigint,
+                           floor(extract(epoch FROM until) / step)::bigint) k;
+
+    IF now() > since AND now() < until THEN
+        now_mark := format('<line x1="%1$s" y1="%2$s" x2="%1$s" y2="%3$s" stroke="#0969da" stroke-dasharray="4 3"/>',
+                           round((x0 + extract(epoch FROM now() - since) / span * plot_w)::numeric, 2),
+                           y0 - 4, y0 + plot_h);
+    END IF;
+
+    header := format('<text x="16" y="24" class="title">%s</text>'
+                     '<text x="16" y="42" class="sub">%s</text>',
+                     foreman._xml_text(format('pg_foreman runs in database %s', current_database())),
+                     foreman._xml_text(format('%s to %s (%s)%s',
+                         to_char(since, 'YYYY-MM-DD HH24:MI:SS'), to_char(until, 'YYYY-MM-DD HH24:MI:SS'),
+                         current_setting('TimeZone'),
+                         CASE WHEN n_drawn < n_total
+                              THEN format(', the latest %s of %s runs', n_drawn, n_total)
+                              ELSE format(', %s runs', n_total) END)));
+
+    RETURN format('<?xml version="1.0" encoding="UTF-8"?>' || E'\n'
+                  || '<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s">' || E'\n'
+                  || '<style>text { font-family: DejaVu Sans, Verdana, sans-serif; font-size: 12px; fill: #24292f }'
+                  || ' .title { font-size: 15px; font-weight: bold } .sub { fill: #57606a }'
+                  || ' .tick { font-size: 11px; fill: #57606a }'
+                  || ' .bar { font-size: 11px; fill: #ffffff; pointer-events: none }</style>' || E'\n'
+                  || '<rect width="100%%" height="100%%" fill="#ffffff"/>' || E'\n'
+                  || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s%s' || E'\n'
+                  || '</svg>' || E'\n',
+                  width, y0 + plot_h + 48, width, y0 + plot_h + 48,
+                  header, lanes, coalesce(axis, ''), coalesce(bars, ''), legend, now_mark);
+END
+$$;
+COMMENT ON FUNCTION foreman.timeline_svg(timestamptz, timestamptz, text, integer) IS
+    'an SVG Gantt chart of the runs the caller may see: a lane per tier (per executor in parallel tiers), a bar per run';
+
+-- Metrics for a Prometheus scraper: one row per sample, the metric's name,
+-- its kind (counter or gauge), its labels and its value. doc/postgres_exporter.yaml
+-- turns these into postgres_exporter custom queries; the README says how to
+-- wire it. Jobs and runs as the caller sees them (grant foreman_monitor to
+-- the exporter's role to see every job); tiers from shared memory.
+CREATE VIEW foreman.metrics WITH (security_invoker = true) AS
+WITH jobs AS (
+    SELECT j.*, t.name AS tier_name,
+           pg_catalog.jsonb_build_object('database', pg_catalog.current_database(), 'tier', t.name,
+                                         'job', j.job_name, 'owner', pg_catalog.pg_get_userbyid(j.owner)) AS labels
+      FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id),
+coordinators AS (
+    SELECT c.tier_id, bool_or(c.leader) AS has_leader,
+           count(*) FILTER (WHERE c.leader AND c.current_job IS NOT NULL) AS running_job
+      FROM foreman._coordinators() c GROUP BY c.tier_id),
+executors AS (
+    SELECT e.tier_id, count(*) AS n FROM foreman._executors() e GROUP BY e.tier_id),
+tiers AS (
+    SELECT t.tier_id, t.name, t.concurrency,
+           pg_catalog.jsonb_build_object('database', pg_catalog.current_database(), 'tier', t.name) AS labels,
+           coalesce(c.has_leader, false) AS has_leader,
+           CASE WHEN t.concurrency > 1 THEN coalesce(e.n, 0) ELSE coalesce(c.running_job, 0) END AS slots_in_use,
+           coalesce(st.stalls, 0) AS stalls
+      FROM foreman.tier t
+      LEFT JOIN coordinators c ON c.tier_id = t.tier_id
+      LEFT JOIN executors e ON e.tier_id = t.tier_id
+      LEFT JOIN foreman._tier_stalls() st ON st.tier_id = t.tier_id),
+recent AS (
+    SELECT s.tier, s.lag, s.busy_fraction FROM foreman.tier_stats(now() - interval '5 minutes') s)
+SELECT 'foreman_job_runs_total'::text AS metric, 'counter'::text AS kind,
+       j.labels || pg_catalog.jsonb_build_object('status', c.status) AS labels, c.n::float8 AS value
+  FROM jobs j
+ CROSS JOIN LATERAL (VALUES ('succeeded', j.runs_succeeded), ('failed', j.runs_failed),
+                            ('timed_out', j.runs_timed_out), ('cancelled', j.runs_cancelled),
+                            ('crashed', j.runs_crashed), ('skipped', j.runs_skipped)) AS c (status, n)
+UNION ALL
+SELECT 'foreman_job_last_success_age_seconds', 'gauge', j.labels,
+       extract(epoch FROM now() - j.last_succeeded_at)::float8
+  FROM jobs j WHERE j.last_succeeded_at IS NOT NULL
+UNION ALL
+SELECT 'foreman_job_consecutive_failures', 'gauge', j.labels, j.consecutive_failures::float8
+  FROM jobs j
+UNION ALL
+SELECT 'foreman_job_enabled', 'gauge', j.labels, CASE WHEN j.enabled THEN 1 ELSE 0 END::float8
+  FROM jobs j
+UNION ALL
+SELECT 'foreman_tier_lag_seconds', 'gauge', t.labels, extract(epoch FROM s.lag)::float8
+  FROM tiers t JOIN recent s ON s.tier = t.name
+UNION ALL
+SELECT 'foreman_tier_busy_ratio', 'gauge', t.labels || '{"window": "5m"}'::jsonb, s.busy_fraction::float8
+  FROM tiers t JOIN recent s ON s.tier = t.name
+UNION ALL
+SELECT 'foreman_tier_leader', 'gauge', t.labels, CASE WHEN t.has_leader THEN 1 ELSE 0 END::float8
+  FROM tiers t
+UNION ALL
+SELECT 'foreman_tier_slots', 'gauge', t.labels, t.concurrency::float8
+  FROM tiers t
+UNION ALL
+SELECT 'foreman_tier_slots_in_use', 'gauge', t.labels, t.slots_in_use::float8
+  FROM tiers t
+UNION ALL
+SELECT 'foreman_tier_stalls_total', 'counter', t.labels, t.stalls::float8
+  FROM tiers t;
+COMMENT ON VIEW foreman.metrics IS
+    'samples for Prometheus (metric, kind, labels, value); see doc/postgres_exporter.yaml';
+
+-- Who may read what: statistics and the timeline as foreman.jobs (everyone,
+-- row-level security decides which jobs); metrics read coordinator state
+-- too, as tier_status does.
+GRANT SELECT ON foreman.job_stats, foreman.tier_stats TO PUBLIC;
+GRANT EXECUTE ON FUNCTION foreman.job_stats(timestamptz, timestamptz), foreman.tier_stats(timestamptz, timestamptz),
+    foreman.timeline_svg(timestamptz, timestamptz, text, integer), foreman._xml_text(text),
+    foreman._duration_text(interval) TO PUBLIC;
+REVOKE ALL ON foreman.metrics FROM PUBLIC;
+GRANT SELECT ON foreman.metrics TO foreman_user, pg_monitor, foreman_monitor;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# deps.sh [bench|fuzz|ha]: install the Debian packages the build, the tests (and
-# optionally the benchmarks, the fuzzers or the Patroni HA test) need, and only
+# deps.sh [test|bench|fuzz|ha]: install the Debian packages the build (and the
+# tests, the benchmarks, the fuzzers or the Patroni HA test) need, and only
 # those that are missing.
 # Runs apt-get as root; as another user it says what to install and fails.
 set -euo pipefail
@@ -13,6 +13,7 @@ pkgs=(
 	util-linux passwd procps tzdata                          # runuser, useradd, ps; time zones for cron tests
 )
 case "${1:-}" in
+	test) pkgs+=(libxml2-utils librsvg2-bin) ;;                 # xmllint, rsvg-convert: TAP 070 checks the timeline SVG
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
 	# make test-ha: Patroni (it pulls python3-psycopg2 and python3-yaml), etcd,
@@ -40,7 +41,25 @@ if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "insta
 		echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
 fi
 
-echo "installing: ${missing[*]}"
+# Progress: a line per step, and apt's own progress (APT::Status-Fd) as one
+# line per fifth of the download and of the installation. apt's warnings are
+# kept back and shown only when it fails.
+echo "installing ${#missing[@]} Debian packages (and what they need): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+apt_log=$(mktemp)
+trap 'rm -f "$apt_log"' EXIT
+apt_failed() { echo "apt-get failed:" >&2; cat "$apt_log" >&2; exit 1; }
+echo "  apt-get update: reading the package lists"
+apt-get update -qq >"$apt_log" 2>&1 || apt_failed
+apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold -o APT::Status-Fd=3 \
+	"${missing[@]}" 3>&1 >>"$apt_log" 2>&1 |
+	awk -F: '$1 == "dlstatus" || $1 == "pmstatus" {
+		phase = ($1 == "dlstatus") ? "downloading" : "installing"
+		step = int($3 / 20)
+		if (!(phase in seen) || step > seen[phase]) {
+			seen[phase] = step
+			printf "  apt-get: %s %3d%%  %s\n", phase, step * 20, $4
+			fflush()
+		}
+	}' || apt_failed
+echo "  installed"

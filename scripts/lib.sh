@@ -6,7 +6,9 @@
 #   TEST_ROOT                     where test clusters and their logs live
 #   REGRESS_PORT                  pg_regress's temporary instance (TAP picks free ports
 #                                 itself, reserved in PG_TEST_PORT_DIR)
-#   ensure_test_user              create TEST_USER if missing (as root)
+#   ensure_test_user [--no-port-dir]
+#                                 create TEST_USER if missing (as root), and
+#                                 PG_TEST_PORT_DIR (which TAP needs) unless told not to
 #   as_test_user CMD...           run CMD as TEST_USER (directly when not root)
 #   stage_dir DIR                 a fresh DIR owned by TEST_USER
 # PostgreSQL refuses to run as root, so as root every server runs as TEST_USER.
@@ -33,6 +35,7 @@ ensure_test_user() {
 	is_root || return 0
 	id "$TEST_USER" >/dev/null 2>&1 ||
 		useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$TEST_USER"
+	[ "${1:-}" = --no-port-dir ] && return 0
 	mkdir -p "$PG_TEST_PORT_DIR"
 	chmod 1777 "$PG_TEST_PORT_DIR"
 }

@@ -37,6 +37,7 @@ run_tap() {
 	local dir=$TEST_ROOT/tap
 	stage_dir "$dir"
 	cp -r test/t "$dir/t"
+	mkdir -p "$dir/doc" && cp doc/postgres_exporter.yaml "$dir/doc/" # read by t/072_metrics.pl
 	is_root && chown -R "$TEST_USER" "$dir"
 	local status=0
 	(cd "$dir" && as_test_user env TESTDIR="$dir" PG_REGRESS="$PG_REGRESS" \

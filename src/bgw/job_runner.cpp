@@ -289,10 +289,19 @@ void
 runner_sigint(SIGNAL_ARGS)
 {
 	int save_errno = errno;
-	if (in_job)
-		cancel_job();
-	else
-		cut_sync_wait();
+	// In a job, a cancel as any backend takes it (pg_cancel_backend, or the
+	// job's own statement_timeout or lock_timeout, which PostgreSQL delivers
+	// as a SIGINT to itself). Outside a job, only the bookkeeping's own
+	// lock_timeout cancels a statement; anyone else's cancel only ends a
+	// wait for a synchronous standby.
+	if (!proc_exit_inprogress) {
+		if (in_job || get_timeout_indicator(LOCK_TIMEOUT, false) || get_timeout_indicator(STATEMENT_TIMEOUT, false)) {
+			QueryCancelPending = true;
+			InterruptPending = true;
+		} else {
+			cut_sync_wait();
+		}
+	}
 	SetLatch(MyLatch);
 	errno = save_errno;
 }

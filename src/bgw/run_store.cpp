@@ -685,6 +685,12 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 		Datum cvalues[1] = {Int64GetDatum(run_id)};
 		execute(chain_advance_stmt, cvalues, nullptr, false);
 		chain_advanced = true;
+		// Other runs depend on this outcome: it is committed durably, so that
+		// a crash cannot turn an upstream that succeeded (its effects are
+		// durable, its commit came first) into a 'crashed' one that skips
+		// its downstreams. Outcomes of other runs are committed
+		// asynchronously (at worst a crash reports one 'crashed').
+		set_local("synchronous_commit", "on");
 	}
 	return applied;
 }

@@ -51,8 +51,6 @@ this machine):
     earlier than). Must be 0.
   * in doubt: start records only the old primary has whose command never
     started (its commit waited for a standby it could not reach).
-  * Known pg_foreman bugs are asserted and reported as KNOWN BUG (they fail
-    the run only with HA_STRICT=1); see doc/ha.md.
 """
 
 import decimal
@@ -105,32 +103,9 @@ JOBS = [
     ("long", "10 seconds", "slow", "6 seconds", "; SELECT pg_sleep(3)"),
 ]
 # long succeeds in 3 s of every 10 (so an event often cuts one short) and has
-# a timeout. It must not fail or time out as a habit: a job whose last run
-# failed backs off when its next one crashes (retry_backoff * 2^(n-1), the
-# failures counted whatever they were), and the fire times it then jumps over
-# leave no row; see the report of this issue.
+# a timeout. A crash (a failover) after a crash backs a job off; the fire
+# times it passes over are one 'skipped' row (reason 'crash back-off').
 JOB_NAMES = [j[0] for j in JOBS]
-
-
-# A pg_foreman bug the partition under synchronous replication shows (see
-# the report of scenario 5s and README "Running under Patroni").
-BUG_SYNC_SIGTERM = (
-    "pg_foreman bug: a coordinator waiting for a synchronous standby to confirm a commit (the start record of "
-    "a run, synchronous_commit = on) ignores SIGTERM: runner_sigterm() sets neither ProcDiePending nor "
-    "QueryCancelPending outside a job, and SyncRepWaitForLSN() waits on. A fast shutdown (Patroni's demotion, "
-    "pg_ctl stop -m fast) then does not end while the standby is unreachable; Patroni gets out through "
-    "primary_stop_timeout (immediate shutdown), or when its own reload of synchronous_standby_names releases "
-    "the wait")
-
-
-BUG_SYNC_CANCEL = (
-    "pg_foreman bug: when a coordinator's wait for the synchronous standby is cancelled (pg_cancel_backend, "
-    "SIGINT), SyncRepWaitForLSN() ends it with a WARNING ('the transaction has already committed locally, but "
-    "might not have been replicated to the standby') and the commit of the start record returns as if it had "
-    "been acknowledged: the coordinator then starts the job, although its start record exists only on this "
-    "node. An isolated old primary under synchronous_mode can so run a fire time the new primary never hears "
-    "of (and runs again when it is still due there). Postmaster death ends the wait the same way (the process "
-    "then dies at its first interrupt check)")
 
 
 # The jobs of tier par, whose coordinator the cancel probe interrupts.
@@ -146,29 +121,16 @@ class Failure(Exception):
 
 T_START = time.time()
 FAILED = []  # (scenario, what) of every failed assertion
-KNOWN = []  # (scenario, what, bug) of assertions that fail because of a known pg_foreman bug
-STRICT = os.environ.get("HA_STRICT", "") == "1"
 
 
 def log(msg):
     print(f"[{time.time() - T_START:7.2f}] {msg}", flush=True)
 
 
-def check(scenario, what, ok, detail="", known_bug=None):
-    """An assertion. known_bug: it is expected to fail because of that pg_foreman
-    bug; it then says KNOWN BUG and fails the run only with HA_STRICT=1 (and
-    says FIXED? when it passes, so that the marker can go)."""
-    mark = "ok  " if ok else "KNOWN BUG" if known_bug else "FAIL"
-    if ok and known_bug:
-        mark = "ok   (FIXED? marked as a known bug: drop the marker)"
-    print(f"    {mark} {what}{(': ' + detail) if detail else ''}", flush=True)
-    if not ok and known_bug:
-        if all(bug != known_bug for _, _, bug in KNOWN):
-            print(f"         {known_bug}", flush=True)
-        else:
-            print("         (the known bug above)", flush=True)
-        KNOWN.append((scenario, what, known_bug))
-    if not ok and (not known_bug or STRICT):
+def check(scenario, what, ok, detail=""):
+    """An assertion: printed; a failed one fails the run."""
+    print(f"    {'ok  ' if ok else 'FAIL'} {what}{(': ' + detail) if detail else ''}", flush=True)
+    if not ok:
         FAILED.append((scenario, what + (f" ({detail})" if detail else "")))
     return ok
 
@@ -368,8 +330,9 @@ def patroni_config(node):
                 # in place (default 300 s): scenario 1 is a failover.
                 "primary_start_timeout": 0,
                 # synchronous_mode only: a demotion whose fast shutdown has not
-                # finished in 5 s becomes an immediate one. pg_foreman needs it
-                # there (BUG_SYNC_SIGTERM below).
+                # finished in 5 s becomes an immediate one (a backend waiting
+                # for the unreachable standby may hold it up; pg_foreman's
+                # coordinators end such a wait on SIGTERM).
                 "primary_stop_timeout": 5,
                 "synchronous_mode": False,
                 "postgresql": {
@@ -843,10 +806,8 @@ FIGURES = (  # (key, what, kind): kind says when the figure must be 0
 
 
 
-def report(scn, fig, milestones, strict_twice=True, strict_lost=False, probe_jobs=()):
-    """Prints the figures and asserts the must-be-0 ones. probe_jobs: jobs the
-    test interfered with on purpose (to probe a known bug): their share of a
-    figure is only printed."""
+def report(scn, fig, milestones, strict_twice=True, strict_lost=False):
+    """Prints the figures and asserts the must-be-0 ones."""
     for k, v in milestones.items():
         print(f"    {k:<38} {v:+.2f} s")
     if fig["old_last_end"] is not None:
@@ -860,13 +821,9 @@ def report(scn, fig, milestones, strict_twice=True, strict_lost=False, probe_job
           f"{fc['unaccounted']} {fig['unaccounted_detail'][:5]}")
     strict = {"twice": strict_twice, "lost": strict_lost, "always": True}
     for key, what, kind in FIGURES:
-        main = [d for j, d in fig[key] if j not in probe_jobs]
-        probed = [d for j, d in fig[key] if j in probe_jobs]
+        main = [d for _, d in fig[key]]
         if strict[kind]:
-            check(scn, what + (f" (jobs but {', '.join(probe_jobs)})" if probe_jobs else ""), not main,
-                  f"{len(main)} {main[:5]}")
-            if probe_jobs:
-                print(f"    (measured) {what} (jobs {', '.join(probe_jobs)}, probed): {len(probed)} {probed[:5]}")
+            check(scn, what, not main, f"{len(main)} {main[:5]}")
         else:
             print(f"    (measured) {what}: {len(fig[key])} {[d for _, d in fig[key]][:5]}")
     print(f"    (measured) in-doubt start records (committed on the old primary only, command never started): "
@@ -877,13 +834,12 @@ SUMMARY = []  # rows of the final table
 REJOINS = []  # rows of the rejoin table
 
 
-def summarize(label, fig, milestones, left, probe_jobs=()):
-    """A row of the final table; the runs of probed jobs are counted apart."""
+def summarize(label, fig, milestones, left):
+    """A row of the final table."""
     fc = fig["fire_times"]
 
     def n(key):
-        return len([1 for j, _ in fig[key] if j not in probe_jobs])
-    probed = len([1 for j, _ in fig["lost_exec"] if j in probe_jobs])
+        return len(fig[key])
     old_stop = next((milestones[k] for k in ("old primary's processes gone", "old primary's pg_foreman gone")
                      if k in milestones), None)
     SUMMARY.append({
@@ -901,7 +857,6 @@ def summarize(label, fig, milestones, left, probe_jobs=()):
         "in doubt": len(fig["in_doubt"]),
         "at once": n("at_once"),
         "gap": fig["gap"],
-        "probe": f"{probed} run(s) of {'/'.join(probe_jobs)} after a cancelled wait" if probe_jobs else "",
     })
 
 
@@ -1122,8 +1077,7 @@ def partition(scn, sync):
             check(scn, "a coordinator waiting for the synchronous standby exits on SIGTERM (before the demotion)",
                   exited, f"pid {probe['pid']} ('{probe['title']}') SIGTERMed at {probe['at'] - t_event:+.2f} s, "
                   + (f"exited after {took:.2f} s" if took is not None else "never exited")
-                  + (f"; the demotion began at {demotion - t_event:+.2f} s" if demotion else ""),
-                  known_bug=BUG_SYNC_SIGTERM)
+                  + (f"; the demotion began at {demotion - t_event:+.2f} s" if demotion else ""))
         print(f"    (measured) Patroni had to abort the old primary's fast shutdown (primary_stop_timeout): "
               f"{'yes' if escalated else 'no'}")
         cancel = seen["cancel"]
@@ -1134,15 +1088,17 @@ def partition(scn, sync):
             ran = [e for e in executions(node=old, after=t_event) if e["job"] in CANCEL_PROBE_JOBS]
             check(scn, "a coordinator whose wait for the synchronous standby is cancelled starts no run",
                   not ran, f"pid {cancel['pid']} cancelled at {cancel['at'] - t_event:+.2f} s; then "
-                  + ", ".join(f"{e['job']} started at {float(e['t']) - t_event:+.2f} s" for e in ran),
-                  known_bug=BUG_SYNC_CANCEL)
+                  + ", ".join(f"{e['job']} started at {float(e['t']) - t_event:+.2f} s" for e in ran))
+            unconfirmed = [r["job"] for r in (seen["rows"] or []) if r["reason"] == "start not confirmed"]
+            print(f"    (measured) runs the old primary recorded as not started (start not confirmed): "
+                  f"{len(unconfirmed)} {unconfirmed[:5]}")
     check(scn, "Patroni demoted the isolated old primary", demoted, "" if demoted else diagnose_stuck(old))
     gone = f"gone at {seen['old_gone'] - t_event:+.2f} s" if seen["old_gone"] else "still there"
-    probe_jobs = CANCEL_PROBE_JOBS if sync else ()
     if sync:
-        # The guarantee: a start record cannot commit without the standby.
-        started_after = [e for e in executions(node=old, after=t_event) if e["job"] not in probe_jobs]
-        check(scn, f"no run started on the old primary once it was cut off (jobs but {', '.join(probe_jobs)})",
+        # The guarantee: a start record cannot commit without the standby;
+        # one whose wait was cancelled (the probe) does not start its run.
+        started_after = executions(node=old, after=t_event)
+        check(scn, "no run started on the old primary once it was cut off",
               not started_after, f"{[(e['job'], float(e['t']) - t_event) for e in started_after]}")
         print(f"    (measured) pg_foreman processes on the old primary: {gone}; "
               f"the new primary's first run at {m['first run']:+.2f} s")
@@ -1157,8 +1113,8 @@ def partition(scn, sync):
     new_rows = run_rows(new)
     old_rows = seen["rows"] or []
     fig = analyse(old, new, old_rows, new_rows, t_from, t_event, seen["old_gone"])
-    report(scn, fig, m, strict_twice=sync, strict_lost=sync, probe_jobs=probe_jobs)
-    summarize(scn, fig, m, left, probe_jobs)
+    report(scn, fig, m, strict_twice=sync, strict_lost=sync)
+    summarize(scn, fig, m, left)
     subprocess.run(["ip", "link", "set", old.veth, "up"], check=True)
     t_back = time.time()
     log(f"{scn}: {old.name} reconnected")
@@ -1182,7 +1138,7 @@ def diagnose_stuck(node):
 def print_summary():
     print("\n=== figures (seconds from the event) ===")
     cols = ["scenario", "old pg_foreman gone", "new writable", "first run", "fire times", "coalesced", "record lost", "unaccounted", "run twice",
-            "left running", "lost records", "in doubt", "at once", "gap", "probe"]
+            "left running", "lost records", "in doubt", "at once", "gap"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in SUMMARY:
@@ -1249,10 +1205,6 @@ def main():
             log(f"processes left in {leftover}")
             status = status or 1
     print_summary()
-    if KNOWN:
-        print("\nKNOWN BUGS (failing assertions that do not fail the run unless HA_STRICT=1):")
-        for scn, what, bug in KNOWN:
-            print(f"  [{scn}] {what}")
     if FAILED:
         print("\nFAILED assertions:")
         for scn, what in FAILED:

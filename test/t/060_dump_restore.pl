@@ -312,7 +312,7 @@ query($dst, q{
 ok($ok, 'pg_dumpall --roles-only') or diag($err);
 my $superuser = query($src, 'SELECT current_user');
 my $roles = join("\n",
-	grep { !/\b(carol|dave)\b/ && !/^CREATE ROLE (\Q$superuser\E|foreman_user|foreman_admin);$/ } split /\n/, $out);
+	grep { !/\b(carol|dave)\b/ && !/^CREATE ROLE (\Q$superuser\E|foreman_user|foreman_admin|foreman_monitor);$/ } split /\n/, $out);
 PostgreSQL::Test::Utils::append_to_file("$tmp/roles.sql", $roles . "\n");
 ($ok, $out, $err) = psql_file($dst, 'postgres', "$tmp/roles.sql");
 ok($ok, 'roles restored (carol and dave left out)') or diag($err);
