@@ -32,7 +32,9 @@ start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 {
 	runner_durable_begin();
 	internal_xact_begin(true);
-	RunPlan plan = plan_job(job, now);
+	bool locked = false;
+	(void)lock_for_starts(&job.job_id, 1, &locked);
+	RunPlan plan = locked ? plan_job(job, now) : RunPlan{};
 	plan.start.for_executor = true;
 	int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
 	if (run_id != 0 && coord.cap_was_reached && now - plan.start.scheduled_for > USECS_PER_SEC)
@@ -133,7 +135,9 @@ overlapping(const DueJob &job, TimestampTz now, int *waiting)
 		skip.next_run_at = job.next_run_at;
 	skip.clear_request = !scheduled;
 	internal_xact_begin();
-	(void)record_skipped(job, skip);
+	bool locked = false;
+	if (lock_for_starts(&job.job_id, 1, &locked) == 1)
+		(void)record_skipped(job, skip);
 	internal_xact_commit();
 	return true;
 }

@@ -4,6 +4,7 @@
 // (statements.hpp). Where a 1.0 catalog lacks a column, the statement has a
 // 1.0 variant: a database not yet updated keeps running its jobs.
 #include "bgw/run_store.hpp"
+#include "bgw/session.hpp"
 #include "bgw/events.hpp"
 #include "bgw/shmem.hpp"
 #include "bgw/statements.hpp"
@@ -119,49 +120,57 @@ Statement load_due_stmt = {
 Statement load_job_stmt = {JOB_ROW_SQL_V1_1 " WHERE j.job_id = $1", JOB_ROW_SQL_V1_0 " WHERE j.job_id = $1", 1,
                            {INT8OID}, kJobColumns, kJobColumnCount};
 
-// The job's row, taken for a change by the coordinator: SKIP LOCKED, so that
-// a row its owner holds in an open transaction makes that one job wait and
-// never the tier.
-#define JOB_ROW_UNLOCKED "job_id = (SELECT lj.job_id FROM foreman.job lj WHERE lj.job_id = $1 FOR UPDATE SKIP LOCKED)"
+// Before a run starts or a fire time is skipped, in the same transaction:
+// the tier's lease row is share-locked under this leadership's epoch (an
+// epoch taken meanwhile waits for this transaction, or this one finds no
+// row), and the jobs' rows are taken - SKIP LOCKED, so that a row its owner
+// holds in an open transaction makes that one job wait and never the tier.
+// One statement for a whole batch of starts.
+const char *const kJobIdColumns[] = {"job_id"};
+Statement lock_starts_stmt = {
+	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $1 AND epoch = $2 FOR SHARE)"
+	"SELECT j.job_id FROM foreman.job j WHERE j.job_id = ANY ($3) AND EXISTS (SELECT FROM l) FOR UPDATE OF j SKIP LOCKED",
+	nullptr, 3, {INT4OID, INT8OID, INT8ARRAYOID}, kJobIdColumns, 1};
 
 // A run starts: the job moves on (next fire time, request and pending retry
-// consumed) and the run row is written, in one statement. Only under the
-// tier's current leadership epoch ($9, $10): the lease row is share-locked,
-// so an epoch taken meanwhile waits for this, or this sees it. A run_now
-// request ($4) also runs a paused job. A run as a downstream ($13) consumes
+// consumed) and the run row is written, in one statement, the job's row
+// taken by lock_starts_stmt. A run_now request ($4) also runs a paused job. A run as a downstream ($13) consumes
 // its chain request and carries its instance ($12) - only if the job moved.
-#define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL, CHAIN_CTE, CHAIN_COL, CHAIN_VAL, CHAIN_WHERE)             \
-	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $9 AND epoch = $10 FOR SHARE),"            \
-	" j AS ("                                                                                                \
+#define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL, COUNT, CHAIN_CTE, CHAIN_COL, CHAIN_NULL, CHAIN_VAL, CHAIN_WHERE) \
+	"WITH j AS ("                                                                                            \
 	"  UPDATE foreman.job SET next_run_at = $3,"                                                             \
 	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                          \
-	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET                       \
-	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $4) AND EXISTS (SELECT FROM l)"          \
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET COUNT                 \
+	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $4)"                                              \
 	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)" CHAIN_CTE                              \
-	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, scheduled_for," \
-	"                             started_at, attempt" CHAIN_COL ")"                                          \
-	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8" CHAIN_VAL " FROM j"  \
-	CHAIN_WHERE " RETURNING run_id"
+	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, reason, message," \
+	"                             scheduled_for, started_at, finished_at, attempt" CHAIN_COL ")"              \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'skipped', $12, $13, $14, clock_timestamp()," \
+	"       clock_timestamp(), 1" CHAIN_NULL " FROM j WHERE $12 IS NOT NULL"                                  \
+	" UNION ALL "                                                                                            \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', NULL, NULL, $5, $6, NULL, $8"  \
+	CHAIN_VAL " FROM j" CHAIN_WHERE " RETURNING run_id, status"
 const char *const kRunIdColumns[] = {"run_id"};
+const char *const kStartedColumns[] = {"run_id", "status"};
 Statement begin_run_stmt = {
-	BEGIN_RUN_SQL(", owner_name = coalesce($11, owner_name), retry_chain_id = NULL", ", owner_name",
-	              ", c AS (DELETE FROM foreman.chain_request WHERE $13 AND job_id = $1 AND chain_id = $12"
+	BEGIN_RUN_SQL(", owner_name = coalesce($9, owner_name), retry_chain_id = NULL", ", owner_name",
+	              ", runs_skipped = runs_skipped + ($12 IS NOT NULL)::int",
+	              ", c AS (DELETE FROM foreman.chain_request WHERE $11 AND job_id = $1 AND chain_id = $10"
 	              "         AND EXISTS (SELECT FROM j) RETURNING 1) ",
-	              ", chain_id", ", $12", " WHERE NOT $13 OR EXISTS (SELECT FROM c)"),
-	BEGIN_RUN_SQL("", "", " ", "", "", ""),
-	13,
-	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID, INT8OID,
-	 NAMEOID, INT8OID, BOOLOID},
-	kRunIdColumns, 1};
+	              ", chain_id", ", NULL::int8", ", $10", " WHERE NOT $11 OR EXISTS (SELECT FROM c)"),
+	BEGIN_RUN_SQL("", "", "", " ", "", "", "", ""),
+	14,
+	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, NAMEOID, INT8OID,
+	 BOOLOID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
+	kStartedColumns, 2};
 
 // A fire time decided against (misfire, overlap) or folded into another run
 // (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
 #define SKIP_SQL(OWNER_NAME_COL, COUNT)                                                                          \
-	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $10 AND epoch = $11 FOR SHARE),"              \
-	" j AS ("                                                                                                  \
+	"WITH j AS ("                                                                                              \
 	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"                        \
 	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END" COUNT                       \
-	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $9) AND EXISTS (SELECT FROM l)"            \
+	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $9)"                                                \
 	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                          \
 	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, reason,"     \
 	"                             message, scheduled_for, started_at, finished_at)"                            \
@@ -169,8 +178,8 @@ Statement begin_run_stmt = {
 	"       clock_timestamp() FROM j "                                                                         \
 	"RETURNING run_id"
 Statement skip_stmt = {
-	SKIP_SQL(", owner_name", ", runs_skipped = runs_skipped + 1"), SKIP_SQL("", ""), 11,
-	{INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
+	SKIP_SQL(", owner_name", ", runs_skipped = runs_skipped + 1"), SKIP_SQL("", ""), 9,
+	{INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID},
 	kRunIdColumns, 1};
 
 // ---------------------------------------------------------------------------
@@ -223,6 +232,7 @@ Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", null
 #define FINISH_SQL(PENDING, RETRY_CHAIN, COUNT)                                                                   \
 	"WITH j AS ("                                                                                                 \
 	"  UPDATE foreman.job SET last_run_id = $1, last_status = $2, last_finished_at = $8,"                         \
+	"         last_started_at = coalesce($20, last_started_at),"                                                  \
 	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15" RETRY_CHAIN COUNT ","              \
 	"         enabled = enabled AND $16::text IS NULL,"                                                           \
 	"         disabled_reason = coalesce($16, disabled_reason),"                                                  \
@@ -521,7 +531,7 @@ summarize_locked_job(const RunOutcome &o, const char **log_runs)
 } // namespace
 
 void
-internal_xact_begin(bool durable)
+internal_xact_begin(bool durable, bool reset_session)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -532,6 +542,9 @@ internal_xact_begin(bool durable)
 	XactIsoLevel = XACT_READ_COMMITTED;
 	XactReadOnly = false;
 	XactDeferrable = false;
+	// RESET ALL would undo the settings below: first.
+	if (reset_session)
+		session_reset();
 	set_local("search_path", "pg_catalog, pg_temp");
 	if (!durable)
 		set_local("synchronous_commit", "off");
@@ -612,32 +625,56 @@ begin_run(const DueJob &job, const RunStart &start)
 	NameData owner_name;
 	if (job.owner_status.name)
 		namestrcpy(&owner_name, job.owner_status.name);
-	Datum values[13] = {Int64GetDatum(job.job_id),           Int64GetDatum(job.revision),
+	Datum values[14] = {Int64GetDatum(job.job_id),           Int64GetDatum(job.revision),
 	                    TimestampTzGetDatum(start.next_run_at), BoolGetDatum(start.clear_request),
 	                    TimestampTzGetDatum(start.scheduled_for), TimestampTzGetDatum(start.started_at),
 	                    Int32GetDatum(MyProcPid),             Int32GetDatum(start.attempt),
-	                    Int32GetDatum(lease_tier),            Int64GetDatum(lease_epoch),
 	                    NameGetDatum(&owner_name),            Int64GetDatum(start.chain_id),
-	                    BoolGetDatum(start.consume_chain_request)};
-	char nulls[14] = "             ";
+	                    BoolGetDatum(start.consume_chain_request), (Datum)0,
+	                    (Datum)0,                             TimestampTzGetDatum(start.folded_from)};
+	char nulls[15] = "              ";
+	values[11] = text_or_null(start.folded_reason, &nulls[11]);
+	values[12] = text_or_null(start.folded_message, &nulls[12]);
 	if (!start.has_next)
 		nulls[2] = 'n';
 	if (!job.owner_status.name)
-		nulls[10] = 'n';
+		nulls[8] = 'n';
 	if (start.chain_id == 0)
-		nulls[11] = 'n';
+		nulls[9] = 'n';
 	if (start.for_executor)
 		nulls[6] = 'n';
-	if (execute(begin_run_stmt, values, nulls, false) == 0)
-		return 0;
-	return int64_column(begin_run_stmt, 0, 0, 0);
+	uint64 n = execute(begin_run_stmt, values, nulls, false);
+	for (uint64 r = 0; r < n; r++)
+		if (strcmp(text_column(begin_run_stmt, r, 1), "running") == 0)
+			return int64_column(begin_run_stmt, r, 0, 0);
+	return 0;
+}
+
+int
+lock_for_starts(const int64 *job_ids, int n, bool *locked)
+{
+	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(n, 1)));
+	for (int i = 0; i < n; i++) {
+		elems[i] = Int64GetDatum(job_ids[i]);
+		locked[i] = false;
+	}
+	ArrayType *ids = construct_array(elems, n, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
+	Datum values[3] = {Int32GetDatum(lease_tier), Int64GetDatum(lease_epoch), PointerGetDatum(ids)};
+	uint64 rows = execute(lock_starts_stmt, values, nullptr, false);
+	for (uint64 r = 0; r < rows; r++) {
+		int64 id = int64_column(lock_starts_stmt, r, 0, 0);
+		for (int i = 0; i < n; i++)
+			if (job_ids[i] == id)
+				locked[i] = true;
+	}
+	return (int)rows;
 }
 
 int64
 record_skipped(const DueJob &job, const SkipRecord &skip)
 {
-	char nulls[12] = "           ";
-	Datum values[11];
+	char nulls[10] = "         ";
+	Datum values[9];
 	values[0] = Int64GetDatum(job.job_id);
 	values[1] = Int64GetDatum(job.revision);
 	values[2] = Int32GetDatum(MyProcPid);
@@ -649,8 +686,6 @@ record_skipped(const DueJob &job, const SkipRecord &skip)
 	if (!skip.has_next)
 		nulls[7] = 'n';
 	values[8] = BoolGetDatum(skip.clear_request);
-	values[9] = Int32GetDatum(lease_tier);
-	values[10] = Int64GetDatum(lease_epoch);
 	if (execute(skip_stmt, values, nulls, false) == 0)
 		return 0;
 	return int64_column(skip_stmt, 0, 0, 0);
