@@ -111,26 +111,14 @@ release_slot(int, Datum)
 	coord.slot = -1;
 }
 
-// Runs left 'running' by a process that is gone are crashed - once per
-// leadership. Runs whose process is alive are not orphans: another
-// coordinator of this tier finishing its last run, or an executor.
+// Runs left 'running' by a process that is gone are settled - once per
+// leadership (and when an executor ends). Runs whose process is alive are not
+// orphans: another coordinator of this tier finishing its last run, or an
+// executor.
 void
 mark_orphans_once()
 {
-	int32 live[kMaxExecutors + 256];
-	int nlive = 0;
-	Shared *sh = shared();
-	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < sh->nslots && nlive < 256; i++)
-		if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
-			live[nlive++] = sh->slots[i].pid;
-	for (auto &e : sh->executors)
-		if (e.pid > 0 && e.dboid == MyDatabaseId)
-			live[nlive++] = e.pid;
-	LWLockRelease(sh->lock);
-	int64 n = mark_orphaned_runs(coord.args.tier_id, live, nlive);
-	if (n > 0)
-		ereport(LOG, (errmsg("%s marked %lld orphaned runs (crashed, or not started)", coord.name, (long long)n)));
+	mark_orphans_now();
 	mark_reboot_jobs_due(coord.args.tier_id);
 	coord.orphans_checked = true;
 	coord.summaries_pending = true; // any a predecessor left waiting
@@ -303,6 +291,27 @@ my_slot()
 }
 
 void
+mark_orphans_now()
+{
+	int32 live[kMaxExecutors + 256];
+	int nlive = 0;
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < sh->nslots && nlive < 256; i++)
+		if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
+			live[nlive++] = sh->slots[i].pid;
+	for (auto &e : sh->executors)
+		if (e.pid > 0 && e.dboid == MyDatabaseId)
+			live[nlive++] = e.pid;
+	LWLockRelease(sh->lock);
+	int64 known[kMaxQueuedRuns + kMaxExecutors];
+	int nknown = executor_known_runs(coord.args.tier_id, known, kMaxQueuedRuns + kMaxExecutors);
+	int64 n = mark_orphaned_runs(coord.args.tier_id, live, nlive, known, nknown);
+	if (n > 0)
+		ereport(LOG, (errmsg("%s marked %lld orphaned runs (crashed, or not started)", coord.name, (long long)n)));
+}
+
+void
 transition(CoordState to, const DueJob *job, TimestampTz job_started)
 {
 	if (!allowed(coord.state, to))
@@ -357,10 +366,12 @@ stop_if_requested()
 	if (coord.slot >= 0 && my_slot().deposed) {
 		ereport(LOG, (errmsg("%s was deposed for stalling; exiting without running anything more", coord.name)));
 		(void)abandon_queue(NotStarted::Abandoned);
+		(void)abandon_executor_queue(NotStarted::Abandoned);
 		proc_exit(0);
 	}
 	if (runner_stop_requested()) {
 		(void)abandon_queue(NotStarted::Stopping);
+		(void)abandon_executor_queue(NotStarted::Stopping);
 		transition(CoordState::Stopping);
 		ereport(LOG, (errmsg("%s stopping", coord.name)));
 		proc_exit(0);

@@ -279,7 +279,7 @@ Statement pending_stmt = {
 Statement mark_orphans_stmt = {
 	"WITH c AS (SELECT run_id, pid FROM foreman.job_run"
 	"            WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
-	"              AND (pid IS NULL OR pid <> ALL ($3))"
+	"              AND (pid IS NULL OR pid <> ALL ($3)) AND run_id <> ALL ($4)"
 	"            ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED),"
 	// A process runs one job at a time, in the order their starts were
 	// recorded: of its runs, the first may have been running; those after
@@ -298,7 +298,7 @@ Statement mark_orphans_stmt = {
 	"  FROM o WHERE r.run_id = o.run_id"
 	" RETURNING r.run_id, r.job_id, r.status, r.rows_affected, r.command_tag, r.sqlstate, r.message, r.batches,"
 	"           r.finished_at, r.reason, r.attempt",
-	nullptr, 3, {INT4OID, INT4OID, INT4ARRAYOID}, kRunColumns, 11};
+	nullptr, 4, {INT4OID, INT4OID, INT4ARRAYOID, INT8ARRAYOID}, kRunColumns, 11};
 
 // An executor ended without recording its run (it failed before it could).
 Statement run_crashed_stmt = {
@@ -326,8 +326,8 @@ Statement reboot_stmt = {
 	"                   FOR UPDATE SKIP LOCKED)",
 	nullptr, 1, {INT4OID}, nullptr, 0};
 
-Statement run_pid_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1", nullptr, 2, {INT8OID, INT4OID},
-                          nullptr, 0};
+Statement claim_run_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1 AND status = 'running' AND pid IS NULL",
+                            nullptr, 2, {INT8OID, INT4OID}, nullptr, 0};
 
 // A run of a parallel tier that waited for the cluster-wide executor cap.
 Statement run_delayed_stmt = {
@@ -785,11 +785,11 @@ apply_pending_summaries(int32 tier_id)
 	return finish_runs_of_result(pending_stmt, n) + (n == kBatch ? 1 : 0);
 }
 
-void
-set_run_pid(int64 run_id)
+bool
+claim_run(int64 run_id)
 {
 	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
-	execute(run_pid_stmt, values, nullptr, false);
+	return execute(claim_run_stmt, values, nullptr, false) == 1;
 }
 
 void
@@ -825,15 +825,20 @@ mark_reboot_jobs_due(int32 tier_id)
 }
 
 int64
-mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive)
+mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive, const int64 *known_runs, int nknown)
 {
 	int64 total = 0;
 	Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nlive, 1)));
 	for (int i = 0; i < nlive; i++)
 		elems[i] = Int32GetDatum(live_pids[i]);
 	ArrayType *live = construct_array(elems, nlive, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+	Datum *kelems = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nknown, 1)));
+	for (int i = 0; i < nknown; i++)
+		kelems[i] = Int64GetDatum(known_runs[i]);
+	ArrayType *known = construct_array(kelems, nknown, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
 	for (;;) {
-		Datum values[3] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live)};
+		Datum values[4] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live),
+		                   PointerGetDatum(known)};
 		uint64 n = execute(mark_orphans_stmt, values, nullptr, false);
 		(void)finish_runs_of_result(mark_orphans_stmt, n);
 		total += (int64)n;

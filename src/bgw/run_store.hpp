@@ -167,13 +167,17 @@ void mark_reboot_jobs_due(int32 tier_id);
 // Marks runs of this tier left 'running' by a process that is gone (not this
 // one, nor a live pg_foreman process in live_pids) as 'crashed', in batches
 // of 1000, each with its job's summary; returns how many.
-int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive);
+// known_runs: runs that are no orphans though no live process has them yet
+// (queued for executors, or taken and not yet claimed).
+int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive, const int64 *known_runs = nullptr,
+                         int nknown = 0);
 
 // A run that waited for the executor cap: reason 'delayed', and how long.
 void mark_run_delayed(int64 run_id, int64 waited_ms);
 
-// Records this process as the one running run_id (an executor).
-void set_run_pid(int64 run_id);
+// An executor takes run_id: records itself as its process, if the run is
+// still 'running' with none (false: it was settled meanwhile - not run).
+bool claim_run(int64 run_id);
 
 // An executor ended without recording its run: 'crashed' (if still
 // running), with its job's summary.
