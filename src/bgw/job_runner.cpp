@@ -491,6 +491,8 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
 	o.stopping = got_sigterm;
+	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
+	          !job.has_downstreams;
 	record_outcome(job, run_id, o, started);
 	return o.status;
 }

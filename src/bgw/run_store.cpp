@@ -55,13 +55,13 @@ const char *const kJobColumns[] = {
 	"timeout_ms", "tier_cap_ms", "schedule", "schedule_kind", "period_us", "time_zone", "anchor_at", "phase_us",
 	"end_at", "retry_at", "retry_attempt", "misfire_grace_us", "coalesce_runs", "max_catchup", "overlap",
 	"last_started_at", "last_finished_at", "log_runs", "notify", "max_instances", "chain_id", "chain_requested_at",
-	"retry_chain_id"};
+	"retry_chain_id", "has_downstreams"};
 enum JobColumn {
 	kJobId, kRevision, kJobName, kOwner, kCommand, kJobEnabled, kNextRunAt, kRunRequestedAt,
 	kTimeoutMs, kTierCapMs, kSchedule, kScheduleKind, kPeriodUs, kTimeZone, kAnchorAt, kPhaseUs,
 	kEndAt, kRetryAt, kRetryAttempt, kMisfireGraceUs, kCoalesceRuns, kMaxCatchup, kOverlap,
 	kLastStartedAt, kLastFinishedAt, kLogRuns, kNotify, kMaxInstances, kChainId, kChainRequestedAt, kRetryChainId,
-	kJobColumnCount
+	kJobHasDownstreams, kJobColumnCount
 };
 static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 
@@ -82,13 +82,15 @@ static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 	"  FROM foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id"
 #define JOB_ROW_SQL_V1_1                                                                                    \
 	JOB_ROW_SQL("(extract(epoch FROM t.max_user_runtime) * 1000)::int8", "j.notify",                       \
-	            " cq.chain_id, cq.requested_at AS chain_requested_at, j.retry_chain_id")                    \
+	            " cq.chain_id, cq.requested_at AS chain_requested_at, j.retry_chain_id,"                    \
+	            " EXISTS (SELECT FROM foreman.job_dependency d WHERE d.upstream_id = j.job_id) AS has_downstreams") \
 	" LEFT JOIN LATERAL (SELECT cr.chain_id, cr.requested_at FROM foreman.chain_request cr"                 \
 	"                     WHERE cr.job_id = j.job_id AND j.enabled ORDER BY cr.requested_at, cr.chain_id LIMIT 1) cq" \
 	" ON true"
 #define JOB_ROW_SQL_V1_0                                                                                    \
 	JOB_ROW_SQL("NULL::int8", "'failures'::text",                                                           \
-	            " NULL::int8 AS chain_id, NULL::timestamptz AS chain_requested_at, NULL::int8 AS retry_chain_id")
+	            " NULL::int8 AS chain_id, NULL::timestamptz AS chain_requested_at, NULL::int8 AS retry_chain_id,"   \
+	            " false AS has_downstreams")
 
 // Due: a fire time, a retry (of an enabled job), a run_now request (also of
 // a paused job), or a run as a downstream - each found through its own index.
@@ -258,6 +260,26 @@ Statement finish_stmt = {
 	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
 	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID},
 	nullptr, 0};
+
+const char *const kPendingColumns[] = {"summary_pending"};
+
+// A plain success (RunOutcome::plain): its summary is a success's - no
+// failure count, retry, back-off, event, downstream or dropped row - so
+// one statement records it, without reading the job first. The job's row is
+// taken SKIP LOCKED as finish_stmt does ($8: its summary waits otherwise).
+Statement finish_plain_stmt = {
+	"WITH j AS ("
+	"  UPDATE foreman.job SET last_run_id = $1, last_status = 'succeeded', last_finished_at = $3,"
+	"         last_started_at = coalesce($4, last_started_at), consecutive_failures = 0,"
+	"         runs_succeeded = runs_succeeded + 1, last_succeeded_at = $3"
+	"   WHERE job_id = (SELECT lj.job_id FROM foreman.job lj WHERE lj.job_id = $2 FOR UPDATE SKIP LOCKED)"
+	"  RETURNING 1)"
+	"UPDATE foreman.job_run SET status = 'succeeded', finished_at = $3, started_at = coalesce($4, started_at),"
+	"       rows_affected = $5, command_tag = $6, batches = $7,"
+	"       summary_pending = NOT EXISTS (SELECT FROM j) AND EXISTS (SELECT FROM foreman.job WHERE job_id = $2)"
+	" WHERE run_id = $1"
+	" RETURNING summary_pending",
+	nullptr, 7, {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT4OID}, kPendingColumns, 1};
 
 // A run's row as recorded, to apply its job's summary later.
 const char *const kRunColumns[] = {"run_id", "job_id", "status", "rows_affected", "command_tag", "sqlstate",
@@ -446,6 +468,7 @@ read_job_row(Statement &s, uint64 row, TimestampTz now)
 	job->chain_requested_at = timestamp_column(s, row, kChainRequestedAt, &isnull);
 	job->chain_due = job->chain_id != 0;
 	job->retry_chain_id = int64_column(s, row, kRetryChainId, 0);
+	job->has_downstreams = DatumGetBool(column(s, row, kJobHasDownstreams, &isnull)) && !isnull;
 	return job;
 }
 
@@ -691,9 +714,32 @@ record_skipped(const DueJob &job, const SkipRecord &skip)
 	return int64_column(skip_stmt, 0, 0, 0);
 }
 
+// finish_run for a plain success on a 1.1 catalog; true when its summary
+// was applied (or the job is gone).
+bool
+finish_plain(int64 run_id, int64 job_id, const RunOutcome &o)
+{
+	char nulls[8] = "       ";
+	Datum values[7] = {Int64GetDatum(run_id),      Int64GetDatum(job_id),       TimestampTzGetDatum(o.finished_at),
+	                   TimestampTzGetDatum(o.started_at), Int64GetDatum((int64)o.rows), (Datum)0,
+	                   Int32GetDatum(o.batches)};
+	if (o.started_at == 0)
+		nulls[3] = 'n';
+	values[5] = text_or_null(o.command_tag, &nulls[5]);
+	if (o.batches < 0)
+		nulls[6] = 'n';
+	if (execute(finish_plain_stmt, values, nulls, false) == 0)
+		return true; // the run's row is gone (its history was trimmed)
+	bool isnull;
+	return !DatumGetBool(column(finish_plain_stmt, 0, 0, &isnull));
+}
+
 bool
 finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 {
+	if (o.plain && o.status == core::RunStatus::Succeeded && !o.owner_problem &&
+	    catalog_level() != CatalogLevel::V1_0)
+		return finish_plain(run_id, job_id, o);
 	// The job's row, unless its owner holds it.
 	Datum jvalues[2] = {Int64GetDatum(job_id), Int64GetDatum(run_id)};
 	bool applied = execute(summary_job_stmt, jvalues, nullptr, false) == 1;

@@ -49,6 +49,7 @@ struct DueJob {
 	int64 chain_id;      // ... in this instance (the root run's id)
 	TimestampTz chain_requested_at;
 	int64 retry_chain_id; // the instance a pending retry belongs to (0: none)
+	bool has_downstreams; // other jobs run after it (when it was loaded)
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -140,6 +141,7 @@ struct RunOutcome {
 	TimestampTz finished_at;
 	int32 attempt;
 	bool stopping;             // its process was being stopped (no retry now)
+	bool plain;                // nothing but the job's own row follows from it: no event, no downstreams, row kept
 	const char *owner_problem; // the owner may not run jobs: the job is disabled with this reason
 };
 
