@@ -1,5 +1,6 @@
 // catalog.cpp: shared pieces of the SQL API.
 #include "api/catalog.hpp"
+#include "pg/compat.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -20,7 +21,7 @@ namespace {
 AclResult
 object_aclcheck_database(Oid role)
 {
-	return pg_database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
+	return pg::database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
 }
 } // namespace
 
