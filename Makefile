@@ -21,7 +21,7 @@ OBJS       = $(SRCS:.cpp=.o)
 FOREMAN_HEADERS = $(wildcard src/*/*.hpp src/*.hpp)
 
 # pg_regress suites, in order; each file in sql/ has its expected/ twin.
-REGRESS      = boundary tiers jobs execution errors schedules security maintenance
+REGRESS      = boundary tiers jobs execution errors schedules security maintenance majors
 REGRESS_OPTS = --inputdir=. --load-extension=pg_foreman
 
 ifeq ($(HAVE_PGXS),yes)
