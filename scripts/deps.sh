@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh [bench|fuzz]: install the Debian packages the build, the tests (and
-# optionally the benchmarks or fuzzers) need, and only those that are missing.
+# deps.sh [bench|fuzz|deb|majors]: install the Debian packages the build, the
+# tests (and optionally the benchmarks, the fuzzers, the Debian package, or the
+# Debian roots of make test-majors) need, and only those that are missing.
 # Runs apt-get as root; as another user it says what to install and fails.
 set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
@@ -14,6 +15,9 @@ pkgs=(
 case "${1:-}" in
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
+	# pg_buildext and dh's pgxs_loop come with postgresql-server-dev-all.
+	deb) pkgs+=(debhelper dpkg-dev postgresql-server-dev-all) ;;
+	majors) pkgs+=(debootstrap debian-archive-keyring zstd git) ;;
 esac
 
 missing=()
