@@ -52,7 +52,8 @@ run_tap() {
 		tee "$dir/prove.out" || status=$?
 	COUNTS+=("TAP $(sed -n 's/^Files=\([0-9]*\), Tests=\([0-9]*\),.*/\1 files, \2 tests/p' "$dir/prove.out")")
 	if [ $status -ne 0 ]; then
-		for f in "$dir"/tmp_check/log/regress_log_*; do
+		# PostgreSQL 15 keeps them in tmp_check/log, 17 and later in log.
+		for f in "$dir"/tmp_check/log/regress_log_* "$dir"/log/regress_log_*; do
 			[ -f "$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$f"; }
 		done
 	fi

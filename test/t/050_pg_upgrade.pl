@@ -15,7 +15,6 @@
 use strict;
 use warnings;
 
-use Cwd;
 use File::Find;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -45,10 +44,7 @@ $new->init;
 $new->append_conf('postgresql.conf', $ForemanTest::SETTINGS);
 
 my $bindir = $old->config_data('--bindir');
-my $cwd    = getcwd();
-# pg_upgrade writes its own files into the current directory before 15 and
-# into the new data directory since; either way a directory of this test.
-chdir $PostgreSQL::Test::Utils::tmp_check or die "chdir: $!";
+# pg_upgrade writes its logs into the new data directory (pg_upgrade_output.d).
 command_ok(
 	[
 		'pg_upgrade', '--no-sync', '--retain',
@@ -57,11 +53,9 @@ command_ok(
 		'-s', $new->host, '-p', $old->port, '-P', $new->port
 	],
 	'pg_upgrade succeeds with pg_foreman preloaded in both clusters');
-chdir $cwd or die "chdir: $!";
 
 my @server_logs;
-find(sub { push @server_logs, $File::Find::name if $_ eq 'pg_upgrade_server.log' },
-	$new->data_dir, $PostgreSQL::Test::Utils::tmp_check);
+find(sub { push @server_logs, $File::Find::name if $_ eq 'pg_upgrade_server.log' }, $new->data_dir);
 ok(@server_logs > 0, 'pg_upgrade kept the log of the servers it started');
 my $upgrade_log = join('', map { slurp_file($_) } @server_logs);
 like($upgrade_log, qr/ready to accept connections/, 'that log shows the servers pg_upgrade started');
