@@ -16,7 +16,7 @@ case "${1:-}" in
 	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
 	# pg_buildext and dh's pgxs_loop come with postgresql-server-dev-all.
-	deb) pkgs+=(debhelper dpkg-dev postgresql-server-dev-all) ;;
+	deb) pkgs+=(build-essential debhelper dpkg-dev postgresql-server-dev-all) ;;
 	majors) pkgs+=(debootstrap debian-archive-keyring zstd git) ;;
 esac
 

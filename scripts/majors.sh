@@ -19,8 +19,8 @@
 # root, cached too. Both live under FOREMAN_CACHE/roots (default
 # /var/cache/pg_foreman), named by suite, major and a hash of what makes them,
 # so a second run downloads nothing, and a change of deps.sh makes new ones.
-# A suite whose Release file is past its Valid-Until date (testing and sid
-# when the archive is a snapshot) gets check-valid-until=no for that suite only.
+# A suite whose Release file is past its Valid-Until date (testing and sid of
+# an archive snapshot) gets check-valid-until=no in its root, for it only.
 #
 # A run. Roots are unpacked under FOREMAN_WORK (default /tmp/pg_foreman-majors);
 # /proc, /sys, /dev, /dev/pts and a tmpfs /dev/shm (mode 1777) are mounted in,
@@ -180,30 +180,18 @@ in_root() {
 
 # --- suites and roots --------------------------------------------------------
 
-# apt_probe SUITE PACKAGE: does SUITE of the mirror have PACKAGE? Uses this
-# machine's apt with a private state directory. Sets SUITE_VALID_UNTIL to
-# "no" when the suite's Release file had to be taken past its Valid-Until.
+# apt_probe SUITE PACKAGE: does SUITE of the mirror have PACKAGE? A look-up
+# with this machine's apt and a private state directory (so nothing of this
+# machine's apt changes); whether the suite's Release file is still valid is
+# decided in the root (apt_update_root), where it matters.
 apt_probe() {
 	local suite=$1 pkg=$2 dir=$FOREMAN_CACHE/apt/$1 opts
 	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
 	opts=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root)
-	SUITE_VALID_UNTIL=yes
-	[ -f "$dir/valid-until-no" ] && SUITE_VALID_UNTIL=no
 	if [ ! -f "$dir/updated" ]; then
-		echo "deb [signed-by=$KEYRING check-valid-until=$SUITE_VALID_UNTIL] $FOREMAN_MIRROR $suite main" >"$dir/sources.list"
-		if ! apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || grep -q '^[EW]: .*\(no longer valid\|expired\)' "$dir/update.log"; then
-			if grep -q 'no longer valid\|expired' "$dir/update.log"; then
-				say "suite $suite: its Release file is past Valid-Until; taking it anyway for this suite only"
-				SUITE_VALID_UNTIL=no
-				touch "$dir/valid-until-no"
-				echo "deb [signed-by=$KEYRING check-valid-until=no] $FOREMAN_MIRROR $suite main" >"$dir/sources.list"
-				apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || { cat "$dir/update.log" >&2; return 2; }
-			else
-				cat "$dir/update.log" >&2
-				return 2
-			fi
-		fi
+		echo "deb [signed-by=$KEYRING check-valid-until=no] $FOREMAN_MIRROR $suite main" >"$dir/sources.list"
+		apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || { cat "$dir/update.log" >&2; return 2; }
 		touch "$dir/updated"
 	fi
 	apt-cache "${opts[@]}" show "$pkg" >/dev/null 2>&1
@@ -232,16 +220,15 @@ suite_for_major() {
 recipe_hash() {
 	{
 		cat scripts/deps.sh
-		declare -f prepare_roots apt_setup
+		declare -f prepare_roots apt_setup apt_update_root
 		echo "$FOREMAN_MIRROR"
 	} | sha256sum | cut -c1-12
 }
 
 # apt_setup ROOT SUITE: apt and dpkg inside ROOT as a test root wants them.
 apt_setup() {
-	local root=$1 suite=$2 valid=yes
-	[ -f "$FOREMAN_CACHE/apt/$suite/valid-until-no" ] && valid=no
-	echo "deb [check-valid-until=$valid] $FOREMAN_MIRROR $suite main" >"$root/etc/apt/sources.list"
+	local root=$1 suite=$2
+	echo "deb $FOREMAN_MIRROR $suite main" >"$root/etc/apt/sources.list"
 	# No recommends; no service started by a package's postinst (there is no
 	# init in a chroot); Debian's postgresql-common creates no cluster.
 	echo 'APT::Install-Recommends "false";' >"$root/etc/apt/apt.conf.d/90foreman"
@@ -249,6 +236,27 @@ apt_setup() {
 	chmod 755 "$root/usr/sbin/policy-rc.d"
 	mkdir -p "$root/etc/postgresql-common"
 	echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
+}
+
+# apt_update_root ROOT SUITE LOG: apt-get update inside ROOT. Testing and sid
+# of an archive snapshot have a Release file past its Valid-Until date: then,
+# and for that suite only, apt is told to take it (check-valid-until=no).
+apt_update_root() {
+	local root=$1 suite=$2 log=$3 out=$FOREMAN_WORK/apt-update.$$
+	if run "$out" in_root "$root" apt-get -q update && ! grep -q 'is expired\|no longer valid' "$out"; then
+		cat "$out" >>"$log"
+		rm -f "$out"
+		return 0
+	fi
+	cat "$out" >>"$log"
+	if ! grep -q 'is expired\|no longer valid' "$out"; then
+		rm -f "$out"
+		return 1
+	fi
+	rm -f "$out"
+	say "suite $suite: its Release file is past its Valid-Until date; apt takes it for this suite only (check-valid-until=no)"
+	echo "deb [check-valid-until=no] $FOREMAN_MIRROR $suite main" >"$root/etc/apt/sources.list"
+	run "$log" in_root "$root" apt-get -q update
 }
 
 # prepare_roots N SUITE RUNTIME_TAR [BUILD_TAR]: debootstrap, postgresql-N
@@ -270,7 +278,7 @@ prepare_roots() {
 		{ tail -n 20 "$log" >&2; return 1; }
 	apt_setup "$dir" "$suite" && mount_root "$dir" || return 1
 	say "pg$n: installing postgresql-$n"
-	if ! { run "$log" in_root "$dir" apt-get -q update &&
+	if ! { apt_update_root "$dir" "$suite" "$log" &&
 		run "$log" in_root "$dir" apt-get install -y -q "postgresql-$n" &&
 		run "$log" in_root "$dir" apt-get clean; }; then
 		tail -n 30 "$log" >&2
