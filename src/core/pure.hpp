@@ -6,7 +6,7 @@
 // other direction).
 #pragma once
 
-#if defined(PG_VERSION_NUM) || defined(POSTGRES_H)
+#if defined(PG_MAJORVERSION) || defined(POSTGRES_H)  // pg_config.h or postgres.h came first
 #error "src/core is pure C++: postgres.h must not be included in this translation unit"
 #endif
 
