@@ -34,11 +34,9 @@ dpkg-query -W -f='${Package} ${Version} ${Status}\n' "postgresql-$n-foreman"
 
 echo "== pg_createcluster $n $cluster, shared_preload_libraries = 'pg_foreman'"
 pg_createcluster "$n" "$cluster" --port "$port" >/dev/null
-# Debian's postgresql.conf reads conf.d/: a DBA's own settings go there.
-cat >"/etc/postgresql/$n/$cluster/conf.d/pg_foreman.conf" <<CONF
-shared_preload_libraries = 'pg_foreman'
-listen_addresses = ''
-CONF
+# pg_conftool: Debian's way of changing a cluster's postgresql.conf.
+pg_conftool "$n" "$cluster" set shared_preload_libraries pg_foreman
+pg_conftool "$n" "$cluster" set listen_addresses ''
 mkdir -p /var/run/postgresql
 chown postgres:postgres /var/run/postgresql
 pg_ctlcluster "$n" "$cluster" start
@@ -47,6 +45,10 @@ echo "   started: postmaster pid $(head -n 1 "$data/postmaster.pid")"
 psql_check() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres "$@"; }
 
 echo "package check: server $(psql_check -At -c 'SHOW server_version' | cut -d' ' -f1)"
+[ "$(psql_check -At -c 'SHOW shared_preload_libraries')" = pg_foreman ] || {
+	echo "package check: shared_preload_libraries is not pg_foreman" >&2
+	exit 1
+}
 out=$(psql_check -At <<'SQL'
 CREATE EXTENSION pg_foreman;
 CREATE TABLE heartbeat (at timestamptz NOT NULL);
