@@ -21,7 +21,7 @@ namespace {
 AclResult
 object_aclcheck_database(Oid role)
 {
-	return pg::database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
+	return pg::compat::database_aclcheck(MyDatabaseId, role, ACL_CONNECT);
 }
 } // namespace
 

@@ -290,7 +290,7 @@ int
 find_key(Relation rel, const Spec &spec, char **names)
 {
 	Oid relid = RelationGetRelid(rel);
-	Oid chosen = pg::primary_key_index(rel);
+	Oid chosen = pg::compat::primary_key_index(rel);
 	int chosen_natts = 0;
 	if (!OidIsValid(chosen)) {
 		List *indexes = RelationGetIndexList(rel);

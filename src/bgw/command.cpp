@@ -101,7 +101,7 @@ run_statements(const char *sql, MemoryContext context, CommandOutcome *outcome)
 
 		QueryCompletion qc;
 		InitializeQueryCompletion(&qc);
-		(void)pg::portal_run(portal, FETCH_ALL, true, receiver, receiver, &qc);
+		(void)pg::compat::portal_run(portal, FETCH_ALL, true, receiver, receiver, &qc);
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 

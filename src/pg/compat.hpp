@@ -17,6 +17,9 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_index.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/rel.h"
@@ -24,15 +27,17 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include <cstddef>
+
 // PostgreSQL 15 added shmem_request_hook; shared memory and LWLock tranches
 // must be requested there, not in _PG_init. Every supported major has it.
 #define FOREMAN_HAVE_SHMEM_REQUEST_HOOK 1
 
-namespace foreman::pg {
+namespace foreman::pg::compat {
 
-// database_aclcheck: the privileges of role on a database.
-// PostgreSQL 16 replaced pg_database_aclcheck with the generic
-// object_aclcheck(DatabaseRelationId, ...); same answer, same errors.
+// database_aclcheck: the privileges of role on a database. 16 replaced
+// pg_database_aclcheck with the generic object_aclcheck(DatabaseRelationId,
+// ...); same answer, same errors.
 inline AclResult
 database_aclcheck(Oid database, Oid role, AclMode mode)
 {
@@ -43,10 +48,61 @@ database_aclcheck(Oid database, Oid role, AclMode mode)
 #endif
 }
 
-// portal_run: PortalRun of a portal that runs once, to completion.
-// PostgreSQL 18 removed PortalRun's run_once argument (a portal run through
-// PortalRun is always run once since then); before 18 we pass true, as
-// exec_simple_query does.
+// database_owned_by: whether role owns the database. 16 replaced the
+// per-class ownercheck functions with object_ownercheck.
+inline bool
+database_owned_by(Oid dboid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, dboid, role);
+#else
+	return pg_database_ownercheck(dboid, role);
+#endif
+}
+
+// for_each_my_proclock: calls fn(PROCLOCK *) for each lock this backend holds
+// in lock partition `partition`; the caller holds that partition's LWLock. fn
+// may release the lock it is given. 16 made the list a dlist (it was a
+// SHM_QUEUE); its iteration macros assert types with a C-only builtin, so the
+// dlist is walked by hand, as dlist_foreach_modify does.
+template <typename Fn>
+inline void
+for_each_my_proclock(int partition, Fn &&fn)
+{
+#if PG_VERSION_NUM >= 160000
+	dlist_node *end = &MyProc->myProcLocks[partition].head;
+	dlist_node *next = nullptr;
+	for (dlist_node *cur = end->next ? end->next : end; cur != end; cur = next) {
+		next = cur->next;
+		fn(reinterpret_cast<PROCLOCK *>(reinterpret_cast<char *>(cur) - offsetof(PROCLOCK, procLink)));
+	}
+#else
+	SHM_QUEUE *head = &MyProc->myProcLocks[partition];
+	PROCLOCK *proclock = (PROCLOCK *)SHMQueueNext(head, head, offsetof(PROCLOCK, procLink));
+	while (proclock) {
+		PROCLOCK *next = (PROCLOCK *)SHMQueueNext(head, &proclock->procLink, offsetof(PROCLOCK, procLink));
+		fn(proclock);
+		proclock = next;
+	}
+#endif
+}
+
+// lock_held_by_me: whether this backend holds locktag in exactly lockmode.
+// 17 added the orstronger argument; false keeps the old meaning.
+inline bool
+lock_held_by_me(const LOCKTAG *locktag, LOCKMODE lockmode)
+{
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(locktag, lockmode, false);
+#else
+	return LockHeldByMe(locktag, lockmode);
+#endif
+}
+
+// portal_run: PortalRun of a portal that runs once, to completion. 18
+// removed PortalRun's run_once argument (a portal run through PortalRun is
+// always run once since then); before 18 we pass true, as exec_simple_query
+// does.
 inline bool
 portal_run(Portal portal, long count, bool is_top_level, DestReceiver *dest, DestReceiver *altdest,
            QueryCompletion *qc)
@@ -60,11 +116,11 @@ portal_run(Portal portal, long count, bool is_top_level, DestReceiver *dest, Des
 
 // primary_key_index: the relation's primary key index when it is valid and
 // immediate (not DEFERRABLE), else InvalidOid: what RelationGetPrimaryKeyIndex
-// returned in PostgreSQL 15. Later majors remember a deferrable primary key in
-// the relcache (18 returns it when asked with deferrable_ok; we pass false, the
-// old behaviour) and, for a partitioned table, an invalid one. Neither finds
-// rows by a unique key at the time of the statement, so we check both
-// properties ourselves and every major answers alike.
+// returned in 15. Later majors remember a deferrable primary key in the
+// relcache (18 returns it when asked with deferrable_ok; we pass false, the
+// old behaviour) and, for a partitioned table, one that is not valid yet.
+// Neither finds rows by a unique key at the time of the statement, so both
+// properties are checked here and every major answers alike.
 inline Oid
 primary_key_index(Relation rel)
 {
@@ -84,4 +140,4 @@ primary_key_index(Relation rel)
 	return usable ? index : InvalidOid;
 }
 
-} // namespace foreman::pg
+} // namespace foreman::pg::compat
