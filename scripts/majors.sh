@@ -442,6 +442,9 @@ cmd_test() {
 	echo
 	echo "=== make test-majors ($(elapsed "$t0")) ==="
 	for n in "${majors[@]}"; do cat "$FOREMAN_WORK/pg$n/result"; done
+	local passed=0
+	for n in "${majors[@]}"; do grep -q FAILED "$FOREMAN_WORK/pg$n/result" || passed=$((passed + 1)); done
+	echo "majors: $passed passed, $((${#majors[@]} - passed)) failed"
 	[ $failed -eq 0 ] || { echo "make test-majors: FAILED"; return 1; }
 	echo "make test-majors: all majors passed: ${majors[*]}"
 }
