@@ -59,6 +59,20 @@ host_mirror() {
 	echo "${uri:-http://deb.debian.org/debian}"
 }
 FOREMAN_MIRROR=${FOREMAN_MIRROR:-$(host_mirror)}
+# host_security_mirror: the URI of this machine's Debian security archive.
+host_security_mirror() {
+	local codename uri=""
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	if [ -n "$codename" ]; then
+		uri=$(awk -v c="$codename-security" '
+			/^URIs:/ { u = $2 }
+			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
+			/^deb / && $3 == c { print $2; exit }' \
+			/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1)
+	fi
+	echo "${uri:-http://deb.debian.org/debian-security}"
+}
+FOREMAN_SECURITY_MIRROR=${FOREMAN_SECURITY_MIRROR:-$(host_security_mirror)}
 
 # --- mounts and processes ----------------------------------------------------
 
@@ -220,15 +234,34 @@ suite_for_major() {
 recipe_hash() {
 	{
 		cat scripts/deps.sh
-		declare -f prepare_roots apt_setup apt_update_root
-		echo "$FOREMAN_MIRROR"
+		declare -f prepare_roots apt_sources apt_setup apt_update_root
+		echo "$FOREMAN_MIRROR $FOREMAN_SECURITY_MIRROR"
 	} | sha256sum | cut -c1-12
+}
+
+# apt_sources SUITE [EXPIRED...]: the sources a Debian installation of SUITE
+# has (the suite, its -updates and -security; sid has neither): a package
+# built against the latest minor release needs it (postgresql:Depends names
+# that minor). Suites named in EXPIRED get check-valid-until=no.
+apt_sources() {
+	local suite=$1 line s uri
+	shift
+	for line in "$FOREMAN_MIRROR $suite" "$FOREMAN_MIRROR $suite-updates" "$FOREMAN_SECURITY_MIRROR $suite-security"; do
+		uri=${line% *}
+		s=${line##* }
+		[ "$suite" = sid ] && [ "$s" != sid ] && continue
+		if [[ " $* " == *" $s "* ]]; then
+			echo "deb [check-valid-until=no] $uri $s main"
+		else
+			echo "deb $uri $s main"
+		fi
+	done
 }
 
 # apt_setup ROOT SUITE: apt and dpkg inside ROOT as a test root wants them.
 apt_setup() {
 	local root=$1 suite=$2
-	echo "deb $FOREMAN_MIRROR $suite main" >"$root/etc/apt/sources.list"
+	apt_sources "$suite" >"$root/etc/apt/sources.list"
 	# No recommends; no service started by a package's postinst (there is no
 	# init in a chroot); Debian's postgresql-common creates no cluster.
 	echo 'APT::Install-Recommends "false";' >"$root/etc/apt/apt.conf.d/90foreman"
@@ -239,23 +272,22 @@ apt_setup() {
 }
 
 # apt_update_root ROOT SUITE LOG: apt-get update inside ROOT. Testing and sid
-# of an archive snapshot have a Release file past its Valid-Until date: then,
-# and for that suite only, apt is told to take it (check-valid-until=no).
+# of an archive snapshot have Release files past their Valid-Until date: then,
+# and for those suites only, apt is told to take them (check-valid-until=no).
 apt_update_root() {
-	local root=$1 suite=$2 log=$3 out=$FOREMAN_WORK/apt-update.$$
-	if run "$out" in_root "$root" apt-get -q update && ! grep -q 'is expired\|no longer valid' "$out"; then
-		cat "$out" >>"$log"
+	local root=$1 suite=$2 log=$3 out=$FOREMAN_WORK/apt-update.$$ expired
+	run "$out" in_root "$root" apt-get -q update || true
+	cat "$out" >>"$log"
+	expired=$(sed -n 's|.*/dists/\([^/]*\)/InRelease is expired.*|\1|p' "$out" | sort -u | tr '\n' ' ')
+	if ! grep -q '^E: ' "$out"; then
 		rm -f "$out"
 		return 0
 	fi
-	cat "$out" >>"$log"
-	if ! grep -q 'is expired\|no longer valid' "$out"; then
-		rm -f "$out"
-		return 1
-	fi
 	rm -f "$out"
-	say "suite $suite: its Release file is past its Valid-Until date; apt takes it for this suite only (check-valid-until=no)"
-	echo "deb [check-valid-until=no] $FOREMAN_MIRROR $suite main" >"$root/etc/apt/sources.list"
+	[ -n "$expired" ] || return 1
+	say "suite $suite: Release files past their Valid-Until date ($expired); apt takes them, for those suites only (check-valid-until=no)"
+	# shellcheck disable=SC2086
+	apt_sources "$suite" $expired >"$root/etc/apt/sources.list"
 	run "$log" in_root "$root" apt-get -q update
 }
 
