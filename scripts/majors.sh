@@ -203,7 +203,8 @@ apt_probe() {
 	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
 	opts=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root)
-	if [ ! -f "$dir/updated" ]; then
+	# The index is fetched again after a day: a major no suite had may come.
+	if [ ! -f "$dir/updated" ] || [ -n "$(find "$dir/updated" -mmin +1440)" ]; then
 		echo "deb [signed-by=$KEYRING check-valid-until=no] $FOREMAN_MIRROR $suite main" >"$dir/sources.list"
 		apt-get "${opts[@]}" -q update >"$dir/update.log" 2>&1 || { cat "$dir/update.log" >&2; return 2; }
 		touch "$dir/updated"
@@ -212,17 +213,11 @@ apt_probe() {
 }
 
 # suite_for_major N: the first suite of FOREMAN_SUITES that ships
-# postgresql-server-dev-N (remembered in FOREMAN_CACHE/roots/pgN.suite).
+# postgresql-server-dev-N.
 suite_for_major() {
-	local n=$1 memo=$FOREMAN_CACHE/roots/pg$1.suite suite
-	if [ -s "$memo" ]; then
-		cat "$memo"
-		return 0
-	fi
+	local n=$1 suite
 	for suite in $FOREMAN_SUITES; do
 		if apt_probe "$suite" "postgresql-server-dev-$n"; then
-			mkdir -p "$FOREMAN_CACHE/roots"
-			echo "$suite" >"$memo"
 			echo "$suite"
 			return 0
 		fi
@@ -339,21 +334,44 @@ prepare_roots() {
 # roots_for N [runtime]: sets SUITE, RUNTIME_TAR and BUILD_TAR for major N,
 # preparing what the cache does not have (only the runtime root if asked).
 roots_for() {
-	local n=$1 only=${2:-} hash
+	local status=0
+	# One run at a time prepares roots (another run of this machine waits,
+	# bounded, then finds them in the cache).
+	exec 9>"$FOREMAN_CACHE/roots.lock"
+	flock -w 1800 9 || die "another run has held $FOREMAN_CACHE/roots.lock for 30 minutes"
+	roots_for_locked "$@" || status=$?
+	exec 9>&-
+	return $status
+}
+
+roots_for_locked() {
+	local n=$1 only=${2:-} hash memo=$FOREMAN_CACHE/roots/pg$1.suite
+	hash=$(recipe_hash)
+	# The suite found last time, while its roots of this recipe are cached;
+	# otherwise the suites are looked through again.
+	SUITE=$(cat "$memo" 2>/dev/null || true)
+	if [ -n "$SUITE" ] && [ -f "$FOREMAN_CACHE/roots/$SUITE-pg$n-runtime-$hash.tar.zst" ] &&
+		{ [ "$only" = runtime ] || [ -f "$FOREMAN_CACHE/roots/$SUITE-pg$n-build-$hash.tar.zst" ]; }; then
+		RUNTIME_TAR=$FOREMAN_CACHE/roots/$SUITE-pg$n-runtime-$hash.tar.zst
+		BUILD_TAR=$FOREMAN_CACHE/roots/$SUITE-pg$n-build-$hash.tar.zst
+		say "pg$n: $SUITE roots from the cache ($FOREMAN_CACHE/roots)"
+		return 0
+	fi
 	SUITE=$(suite_for_major "$n") || {
 		echo "majors: no suite of '$FOREMAN_SUITES' at $FOREMAN_MIRROR ships postgresql-server-dev-$n" >&2
 		return 1
 	}
-	hash=$(recipe_hash)
+	mkdir -p "$FOREMAN_CACHE/roots"
+	echo "$SUITE" >"$memo"
 	RUNTIME_TAR=$FOREMAN_CACHE/roots/$SUITE-pg$n-runtime-$hash.tar.zst
 	BUILD_TAR=$FOREMAN_CACHE/roots/$SUITE-pg$n-build-$hash.tar.zst
 	if [ -f "$RUNTIME_TAR" ] && { [ "$only" = runtime ] || [ -f "$BUILD_TAR" ]; }; then
 		say "pg$n: $SUITE roots from the cache ($FOREMAN_CACHE/roots)"
 		return 0
 	fi
-	mkdir -p "$FOREMAN_CACHE/roots"
 	# Roots of an older recipe of this suite and major are of no more use.
 	find "$FOREMAN_CACHE/roots" -maxdepth 1 -name "$SUITE-pg$n-*.tar.zst" ! -name "*-$hash.tar.zst" -delete
+	rm -f "$FOREMAN_CACHE/roots"/*.part   # of an interrupted run (we hold the lock)
 	if [ "$only" = runtime ]; then
 		prepare_roots "$n" "$SUITE" "$RUNTIME_TAR"
 	else
