@@ -414,7 +414,7 @@ test_major() {
 	remove "$dir"
 	mkdir -p "$dir"
 	t0=$(date +%s)
-	echo "PG $n: FAILED (no root)" >"$dir/result"
+	echo "PG $n: FAILED: no Debian root (no suite of '$FOREMAN_SUITES' ships postgresql-server-dev-$n, or debootstrap or apt failed: $dir/prepare.log)" >"$dir/result"
 	roots_for "$n" || return 1
 	t_prep=$(elapsed "$t0")
 
