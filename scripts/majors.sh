@@ -121,14 +121,19 @@ pids_in_root() {
 	return 0
 }
 
-# stop_leftovers ROOT: kill (by pid) what is still running inside ROOT; false
-# if there was anything.
+# stop_leftovers ROOT [quiet]: kill (by pid) what is still running inside
+# ROOT; false if there was anything (listed unless quiet: after Ctrl-C or TERM
+# the interrupted test is expected there).
 stop_leftovers() {
-	local root=$1 pids pid i
+	local root=$1 quiet=${2:-} pids pid i
 	pids=$(pids_in_root "$root")
 	[ -z "$pids" ] && return 0
-	echo "majors: processes left inside $root:" >&2
-	for pid in $pids; do ps -o pid=,user=,args= -p "$pid" >&2 || true; done
+	if [ -n "$quiet" ]; then
+		echo "majors: stopping the $(echo "$pids" | wc -w) processes of the interrupted run inside $root" >&2
+	else
+		echo "majors: processes left inside $root:" >&2
+		for pid in $pids; do ps -o pid=,user=,args= -p "$pid" >&2 || true; done
+	fi
 	for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
 	for i in $(seq 1 50); do
 		[ -z "$(pids_in_root "$root")" ] && return 1
@@ -156,7 +161,11 @@ cleanup() {
 	fi
 	for root in "${ROOTS[@]}"; do
 		[ -d "$root" ] || continue
-		stop_leftovers "$root" || status=1
+		if [ $status -eq 130 ] || [ $status -eq 143 ]; then
+			stop_leftovers "$root" quiet || true
+		else
+			stop_leftovers "$root" || status=1
+		fi
 		umount_root "$root"
 		if [ -n "$(mounts_under "$root")" ]; then
 			echo "majors: $root still has mounts; not removed" >&2
