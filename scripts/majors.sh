@@ -44,35 +44,21 @@ die() { echo "majors: $*" >&2; exit 1; }
 say() { echo "majors: $*"; }
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount)"
 
-# host_mirror: the URI of this machine's Debian archive (the apt source whose
-# suites include this machine's codename), else Debian's own.
-host_mirror() {
-	local codename uri=""
-	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-	if [ -n "$codename" ]; then
-		uri=$(awk -v c="$codename" '
-			/^URIs:/ { u = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
-			/^deb / && $3 == c { print $2; exit }' \
-			/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1)
-	fi
-	echo "${uri:-http://deb.debian.org/debian}"
+# host_uri SUITE DEFAULT: the URI of this machine's apt source that serves
+# SUITE (deb822 .sources or one-line sources.list), else DEFAULT.
+host_uri() {
+	local uri
+	uri=$(awk -v c="$1" '
+		/^URIs:/ { u = $2 }
+		/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
+		/^deb / { sub(/ \[[^]]*\]/, ""); if ($3 == c) { print $2; exit } }' \
+		/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1)
+	echo "${uri:-$2}"
 }
-FOREMAN_MIRROR=${FOREMAN_MIRROR:-$(host_mirror)}
-# host_security_mirror: the URI of this machine's Debian security archive.
-host_security_mirror() {
-	local codename uri=""
-	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-	if [ -n "$codename" ]; then
-		uri=$(awk -v c="$codename-security" '
-			/^URIs:/ { u = $2 }
-			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }
-			/^deb / && $3 == c { print $2; exit }' \
-			/etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1)
-	fi
-	echo "${uri:-http://deb.debian.org/debian-security}"
-}
-FOREMAN_SECURITY_MIRROR=${FOREMAN_SECURITY_MIRROR:-$(host_security_mirror)}
+CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-none}")
+# This machine's Debian mirror and security mirror (the same URIs as its apt).
+FOREMAN_MIRROR=${FOREMAN_MIRROR:-$(host_uri "$CODENAME" http://deb.debian.org/debian)}
+FOREMAN_SECURITY_MIRROR=${FOREMAN_SECURITY_MIRROR:-$(host_uri "$CODENAME-security" http://deb.debian.org/debian-security)}
 
 # --- mounts and processes ----------------------------------------------------
 
