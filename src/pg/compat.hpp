@@ -5,6 +5,8 @@
 // named wrappers below, which behave the same on every supported major.
 // 15, 17 and 18 are built and tested (make test, make test-majors); 16 is built
 // by reasoning from PostgreSQL's sources: no Debian suite we reach ships it.
+// pg/postgres.hpp includes this file, so every PostgreSQL-side file has the
+// wrappers and the headers that moved between majors.
 #pragma once
 
 #include "pg/postgres.hpp"
@@ -26,6 +28,14 @@ extern "C" {
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 }
+
+// 16 moved the varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY, ...) out of
+// postgres.h into varatt.h.
+#if PG_VERSION_NUM >= 160000
+extern "C" {
+#include "varatt.h"
+}
+#endif
 
 #include <cstddef>
 
