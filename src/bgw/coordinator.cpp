@@ -136,15 +136,39 @@ apply_summaries_if_pending(TimestampTz now)
 	coord.summaries_tried_at = now;
 }
 
-// Until the tier's next due time, capped by `timeout`.
+// The tier's next due time when the coordinator went to sleep for it (0:
+// none): it wakes a little before and waits out the rest (wake_on_time).
+TimestampTz sleeping_until = 0;
+constexpr int64 kWakeEarlyUs = 1000; // the latch's millisecond timeout and a wake-up's own delay
+
+// Until the tier's next due time, capped by `timeout`; a millisecond early
+// (wake_on_time waits out the rest).
 long
 until_next_due(const TierState &tier, long timeout)
 {
+	sleeping_until = 0;
 	if (!tier.has_next_run)
 		return timeout;
 	TimestampTz now = GetCurrentTimestamp();
-	long until = tier.next_run_at <= now ? 0 : (long)((tier.next_run_at - now + 999) / 1000);
+	TimestampTz wake = tier.next_run_at - kWakeEarlyUs;
+	long until = wake <= now ? 0 : (long)((wake - now) / 1000);
+	if (until < timeout)
+		sleeping_until = tier.next_run_at;
 	return Min(timeout, until);
+}
+
+// Woken early for a due time: waits until it (at most kWakeEarlyUs more),
+// so that a job starts on its fire time, not up to a millisecond after.
+void
+wake_on_time()
+{
+	TimestampTz due = sleeping_until;
+	sleeping_until = 0;
+	if (due == 0)
+		return;
+	int64 left = due - GetCurrentTimestamp();
+	if (left > 0 && left <= 2 * kWakeEarlyUs)
+		pg_usleep(left);
 }
 
 // One pass as leader: read the tier, run what is due, say how long to sleep.
@@ -152,6 +176,7 @@ long
 leader_cycle()
 {
 	MemoryContextReset(coord.cycle_context);
+	wake_on_time();
 	reap_executors();
 	TimestampTz now = GetCurrentTimestamp();
 
