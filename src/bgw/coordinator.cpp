@@ -195,7 +195,7 @@ leader_cycle()
 		request_rescan(MyDatabaseId);
 		proc_exit(0);
 	}
-	long timeout = Min(tier.tick_ms, kHeartbeatMs);
+	long timeout = tier.tick_ms;
 	if (coord.summaries_pending)
 		timeout = Min(timeout, 1000L);
 	long asked = tier.concurrency > 1 ? run_parallel(due, tier, timeout) : run_sequential(due, timeout);
@@ -238,6 +238,29 @@ recover_from_error(ErrorData *edata)
 	sleep_on_latch(Min(kMaxErrorBackoffMs, 100L << Min(coord.consecutive_errors, 6)));
 }
 
+// Sleeps until the tier's next due time or tick (timeout_ms), or until its
+// latch is set (a job changed, run_now, an executor idle, a signal). Nothing
+// else can make a job due meanwhile, so the catalog is not read: every
+// kHeartbeatMs the heartbeat alone is beaten (a sleeping tier costs no
+// transaction until its next due time or tick).
+void
+sleep_idle(long timeout_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	for (;;) {
+		long left = (long)((until - GetCurrentTimestamp()) / 1000);
+		if (left <= 0)
+			return;
+		int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(left, kHeartbeatMs),
+		                       PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (events & WL_LATCH_SET)
+			return;
+		transition(CoordState::Idle); // the heartbeat
+	}
+}
+
 // One turn of the loop: lead (or follow), record what is pending, run a cycle.
 void
 iteration()
@@ -267,7 +290,7 @@ iteration()
 		return;
 	if (timeout > 0) {
 		transition(CoordState::Idle);
-		sleep_on_latch(timeout);
+		sleep_idle(timeout);
 	}
 }
 
