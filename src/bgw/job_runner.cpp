@@ -414,6 +414,7 @@ core::RunStatus
 runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started, MemoryContext job_context,
                const RunHooks &hooks)
 {
+	MemoryContext caller = CurrentMemoryContext; // given back: job_context is reset by the next run
 	if (got_sigterm) {
 		(void)runner_not_started(run_id, job.job_id, attempt, NotStarted::Stopping);
 		return core::RunStatus::Skipped;
@@ -483,6 +484,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
 	          !job.has_downstreams;
 	record_outcome(job, run_id, o, started);
+	MemoryContextSwitchTo(caller);
 	return o.status;
 }
 
