@@ -531,6 +531,8 @@ launcher_main(Datum)
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 	sh->launcher_pid = MyProcPid;
 	sh->launcher_latch = MyLatch;
+	if (sh->writable_since == 0)
+		sh->writable_since = GetCurrentTimestamp();
 	// A new launcher knows nothing: every database is scouted again.
 	for (auto &db : sh->dbs)
 		if (db.state != DbState::Free && !db.paused)

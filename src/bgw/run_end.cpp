@@ -4,6 +4,7 @@
 #include "bgw/events.hpp"
 #include "bgw/run_store.hpp"
 #include "bgw/run_store_detail.hpp"
+#include "bgw/shmem.hpp"
 #include "bgw/statements.hpp"
 #include "pg/outcome_pg.hpp"
 #include "pg/roles.hpp"
@@ -135,7 +136,7 @@ Statement pending_stmt = {
 // The product's own bounded batch, applied to itself: runs left 'running' by
 // a process that is gone are 'crashed'; their jobs' summaries follow.
 Statement mark_orphans_stmt = {
-	"WITH c AS (SELECT run_id, pid FROM foreman.job_run"
+	"WITH c AS (SELECT run_id, pid, started_at FROM foreman.job_run"
 	"            WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
 	"              AND (pid IS NULL OR pid <> ALL ($3)) AND run_id <> ALL ($4)"
 	"            ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED),"
@@ -143,12 +144,21 @@ Statement mark_orphans_stmt = {
 	// recorded: of its runs, the first may have been running; those after
 	// it were queued behind it, never started. A run no process had taken
 	// was waiting for an executor. (A process's runs beyond these 1000 would
-	// be taken for its first; a batch holds far fewer.)
-	"     o AS (SELECT run_id, pid IS NOT NULL AND run_id = min(run_id) OVER (PARTITION BY pid) AS ran FROM c)"
+	// be taken for its first; a batch holds far fewer.) That is known only
+	// while every commit of that process is: a run recorded before the
+	// server became writable ($5: a crash-restart, a promotion) may have
+	// started, its start's evidence (the claim, the end of the run before it:
+	// asynchronous commits) lost with the server or never replicated. Those
+	// are 'crashed' too, reason 'start unknown': never called not run.
+	"     o AS (SELECT run_id, pid IS NOT NULL AND run_id = min(run_id) OVER (PARTITION BY pid) AS ran,"
+	"                  started_at < $5 AS earlier_life FROM c)"
 	"UPDATE foreman.job_run r"
-	"   SET status = CASE WHEN o.ran THEN 'crashed' ELSE 'skipped' END, finished_at = clock_timestamp(),"
-	"       reason = CASE WHEN o.ran THEN 'process ended' ELSE 'not started' END,"
+	"   SET status = CASE WHEN o.ran OR o.earlier_life THEN 'crashed' ELSE 'skipped' END,"
+	"       finished_at = clock_timestamp(),"
+	"       reason = CASE WHEN o.ran THEN 'process ended' WHEN o.earlier_life THEN 'start unknown' ELSE 'not started' END,"
 	"       message = CASE WHEN o.ran THEN format('the process running it (pid %s) ended before the run finished', r.pid)"
+	"                      WHEN o.earlier_life THEN 'its start was recorded with others in one commit; the server stopped"
+	" (or another server took over) before whether it began was on disk: it may have run, and is not run again'"
 	"                      WHEN r.pid IS NULL THEN 'it was waiting for an executor when the process that recorded it"
 	" ended: it did not run'"
 	"                      ELSE format('its start was recorded with others in one commit, and the process (pid %s)"
@@ -156,7 +166,7 @@ Statement mark_orphans_stmt = {
 	"  FROM o WHERE r.run_id = o.run_id"
 	" RETURNING r.run_id, r.job_id, r.status, r.rows_affected, r.command_tag, r.sqlstate, r.message, r.batches,"
 	"           r.finished_at, r.reason, r.attempt",
-	nullptr, 4, {INT4OID, INT4OID, INT4ARRAYOID, INT8ARRAYOID}, kRunColumns, 11};
+	nullptr, 5, {INT4OID, INT4OID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}, kRunColumns, 11};
 
 // An executor ended without recording its run (it failed before it could).
 Statement run_crashed_stmt = {
@@ -386,8 +396,8 @@ mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive, const int64
 		kelems[i] = Int64GetDatum(known_runs[i]);
 	ArrayType *known = construct_array(kelems, nknown, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
 	for (;;) {
-		Datum values[4] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live),
-		                   PointerGetDatum(known)};
+		Datum values[5] = {Int32GetDatum(tier_id), Int32GetDatum(MyProcPid), PointerGetDatum(live),
+		                   PointerGetDatum(known), TimestampTzGetDatum(shared()->writable_since)};
 		uint64 n = execute(mark_orphans_stmt, values, nullptr, false);
 		(void)finish_runs_of_result(mark_orphans_stmt, n);
 		total += (int64)n;

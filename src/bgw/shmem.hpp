@@ -156,6 +156,11 @@ struct Shared {
 	Latch *launcher_latch;
 	pg_atomic_uint32 rescan_all; // set: re-list pg_database
 	pg_atomic_uint32 catalog_generation; // bumped by ALTER EXTENSION pg_foreman UPDATE (anywhere)
+	// When the first launcher of this shared memory started: the server had
+	// just become writable (a start, a crash-restart, a promotion). Runs
+	// recorded before it were recorded by an earlier life of the server (or
+	// by another primary), whose asynchronous commits may be lost.
+	TimestampTz writable_since;
 	DatabaseEntry dbs[kMaxDatabases];
 	ExecutorSlot executors[kMaxExecutors];
 	int nslots;

@@ -592,7 +592,12 @@ def run_rows(node):
 
 
 def row_key(r):
-    return (r["job"], r["sched"], r["started"])
+    # One record on both nodes: its run_id is replicated with it. (Not its
+    # started_at: a run recorded in a batch gets its real start when it
+    # finishes, which one node may have and the other not. A fire time run
+    # again on the new primary gets a new run_id from a sequence that is
+    # past every replicated one, and the trace counts executions apart.)
+    return (r["job"], r["sched"], r["attempt"], r["run_id"])
 
 
 def job_grids(node):
