@@ -89,6 +89,8 @@ check_shape(const BatchShape &shape)
 		throw Error(sqlstate::kInvalidParameterValue, "a sweep finds its rows by ctid");
 	if (shape.scan == BatchScan::Oldest && shape.resume)
 		throw Error(sqlstate::kInvalidParameterValue, "a batch from the start has no resume point");
+	if (shape.scan == BatchScan::Sweep && !shape.resume)
+		throw Error(sqlstate::kInvalidParameterValue, "a sweep always has a range of blocks");
 }
 
 BatchParts
@@ -158,28 +160,21 @@ batch_query(const BatchParts &p, const Change &c, const BatchShape &shape)
 			             : fmt::format(" AND ({}) > ({})", order, params(c.resume_param, p.order.size()));
 		break;
 	case BatchScan::Sweep:
+		// A range of blocks; no ORDER BY: the run moves on by the range.
 		columns = "ctid";
-		sort = "ctid";
-		if (shape.resume)
-			resume = fmt::format(" AND ctid > ${} AND ctid < ${}", c.resume_param, c.resume_param + 1);
+		resume = fmt::format(" AND ctid >= ${} AND ctid < ${}", c.resume_param, c.resume_param + 1);
 		break;
 	}
-	return fmt::format("SELECT {} FROM {} WHERE {}{} ORDER BY {} LIMIT ${} {} SKIP LOCKED", columns, from,
-	                   c.predicate, resume, sort, c.limit_param, c.lock);
+	return fmt::format("SELECT {} FROM {} WHERE {}{}{}{} LIMIT ${} {} SKIP LOCKED", columns, from, c.predicate,
+	                   resume, sort.empty() ? "" : " ORDER BY ", sort, c.limit_param, c.lock);
 }
 
 // The last row locked, in the order of the scan: where the next batch resumes.
 std::string
 resume_point(const BatchParts &p, const BatchShape &shape)
 {
-	switch (shape.scan) {
-	case BatchScan::Oldest:
+	if (shape.scan != BatchScan::Keyset)
 		return "";
-	case BatchScan::Sweep:
-		return ", (SELECT pg_catalog.max(ctid) FROM batch)";
-	case BatchScan::Keyset:
-		break;
-	}
 	std::vector<std::string> descending;
 	for (const auto &column : p.order)
 		descending.push_back(column + " DESC");

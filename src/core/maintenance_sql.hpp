@@ -16,9 +16,11 @@
 //        RETURNING 1)
 //   SELECT changed rows, locked rows, [the last (ts, key) locked]
 //
-// A sweep (no index serves the timestamp order) walks the heap instead, a
-// range of blocks a batch, ORDER BY ctid. Partitioned tables and tables with
-// inheritance children find the rows by key (ctid is not unique there).
+// A sweep (no index serves the timestamp order) walks the heap instead: each
+// batch a range of blocks (a TID range scan), the next batch the next range,
+// up to where the table ended when the run began. Partitioned tables and
+// tables with inheritance children find the rows by key (ctid is not unique
+// there).
 //
 // The PostgreSQL side resolves and validates names against the catalog and
 // checks the filter; this file only quotes and assembles. Values are never
@@ -65,7 +67,7 @@ struct BatchTarget {
 enum class BatchScan {
 	Oldest, // oldest first from the start: one batch on its own (expire_stale, purge)
 	Keyset, // oldest first, after the (timestamp, key) where the previous batch stopped
-	Sweep,  // heap order, a range of blocks after the ctid where the previous batch stopped
+	Sweep,  // heap order, a range of blocks [$first, $second) (always with a resume point)
 };
 
 // How the change finds the locked rows again: by ctid (a TID scan; plain
@@ -79,7 +81,7 @@ struct BatchShape {
 };
 
 // Raises Error (22023) for shapes no statement exists for: a sweep needs
-// ctids, and Oldest has no resume point.
+// ctids and a resume point, Oldest has none.
 void check_shape(const BatchShape &shape);
 
 // The quoted pieces every statement is made of. Throws Error (22023) for a
@@ -95,9 +97,8 @@ struct BatchParts {
 };
 
 // Every batch statement returns one row: rows changed (bigint), rows locked
-// (bigint), then the resume point of the next batch: for Keyset the last
-// (timestamp, key...) locked, NULL when nothing was; for Sweep the largest
-// ctid locked, NULL when nothing was; nothing for Oldest.
+// (bigint), and for Keyset the last (timestamp, key...) locked, where the
+// next batch resumes (NULLs when nothing was locked).
 inline constexpr int kResultChanged = 1;
 inline constexpr int kResultLocked = 2;
 inline constexpr int kResultResume = 3;
@@ -124,7 +125,7 @@ enum class RowLock { NoKeyUpdate, Update };
 //   $1 set_status (the status column's type), $2 terminal statuses (an array
 //   of it), $3 older_than (interval), $4 batch_size (int4), then the resume
 //   point: Keyset $5.. the timestamp and key columns (their types), Sweep $5
-//   after (tid) and $6 before (tid).
+//   the range's first ctid (tid) and $6 the ctid it ends before (tid).
 class ExpiryPlan {
 public:
 	ExpiryPlan(const BatchTarget &target, const std::string &status_column, KeywordCheck is_keyword = nullptr,
