@@ -16,7 +16,9 @@
 #  2. Rows another session holds (FOR UPDATE) while a run goes by are
 #     skipped, not waited for, and left as they are; the next run, which
 #     starts from the oldest row again, expires them.
-#  3. The row lock of an expiry is FOR NO KEY UPDATE: a foreign key check on
+#  3. The plans: the change is a TID scan; a sweep reads its blocks with a
+#     TID range scan, a keyset batch (resuming) goes through the index.
+#  4. The row lock of an expiry is FOR NO KEY UPDATE: a foreign key check on
 #     a row being expired (FOR KEY SHARE) does not wait for the batch. When
 #     the status column is part of a key, the batch locks FOR UPDATE, and a
 #     check of that key waits for its commit.
@@ -163,7 +165,41 @@ for my $layout (@layouts)
 is(query($node, 'SELECT count(*) FROM violations'), 0, 'no violation in any table');
 
 # ---------------------------------------------------------------------------
-# 3. The row lock: FOR NO KEY UPDATE, unless the status is part of a key.
+# 3. The plans (auto_explain, at NOTICE level, of the statement a batch runs):
+# the change reaches the locked rows by a TID scan; a sweep reads its range
+# of blocks by a TID range scan; a keyset batch goes through the index, also
+# when it resumes after the last (timestamp, key).
+
+for my $layout (@layouts)
+{
+	my ($scan, $t) = @$layout;
+	my $fresh = "${t}_plan";
+	my $index_sql = $layout->[2] =~ s/\b$t\b/$fresh/gr;
+	query($node, "CALL make_table('$fresh', '" . ($index_sql =~ s/'/''/gr) . "')");
+	my $batch = qq{foreman._expiry_batch('$fresh', '1 hour', 'status', 'created_at',
+	                                      '{completed,complete,failed,expired,cancelled}', 'stale_expired', 200, NULL, %s)};
+	my $resume = query($node, sprintf("SELECT next_resume FROM $batch", 'NULL'));
+	my ($ret, $out, $err) = $node->psql(
+		'postgres', qq{
+		LOAD 'auto_explain';
+		SET auto_explain.log_min_duration = 0;
+		SET auto_explain.log_nested_statements = on;
+		SET auto_explain.log_level = notice;
+		SELECT changed FROM } . sprintf($batch, "'$resume'"));
+	ok($out > 0 && $out <= 200, "$fresh: a batch that resumes at $resume changed $out rows");
+	like($err, qr/Tid Scan on $fresh.*\n\s+TID Cond: \(ctid = ANY/, "$fresh: the change is a TID scan");
+	if ($scan eq 'sweep')
+	{
+		like($err, qr/Tid Range Scan on $fresh/, "$fresh: the sweep reads a TID range");
+	}
+	else
+	{
+		like($err, qr/Index Scan using ${fresh}_created_at_idx on $fresh/, "$fresh: the keyset batch goes through the index");
+	}
+}
+
+# ---------------------------------------------------------------------------
+# 4. The row lock: FOR NO KEY UPDATE, unless the status is part of a key.
 
 query($node, q{
 	CREATE TABLE parents (id int PRIMARY KEY, status text NOT NULL, created_at timestamptz NOT NULL);

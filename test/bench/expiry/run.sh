@@ -14,17 +14,21 @@
 #              after batch (each its own transaction, each after the last)
 #   unbounded  ONE UPDATE expires them (on a fresh copy of the table)
 #
-# and prints for each layout: rows/s of both, their ratio, the writer's p99
-# in the baseline and during the batched expiry and their ratio (targets of
-# issue 15: ratio >= 75%, writer p99 <= 1.5x), total time, longest statement,
-# WAL, and the writer's p50/p99/max (from pgbench's per-transaction log,
-# counted from each transaction's scheduled start, so waits are not hidden).
-# The same figures go to $BENCH_DIR/expiry/results.json (read by make bench).
+# REPEAT times in a row (the baseline next to the maintenance it is compared
+# with, so that a machine whose load drifts affects both alike), and prints
+# for each layout: rows/s of both (medians of the repetitions), their ratio,
+# the writer's p99 in the baselines and during the batched expiries (over
+# the transactions of all repetitions: one expiry lasts a second or two, a
+# few hundred writes) and their ratio - the targets of issue 15 are ratio >=
+# 75%, writer p99 <= 1.5x - with total times, longest batch, WAL, and the
+# writer's p50/p99/max (from pgbench's per-transaction log, counted from each
+# transaction's scheduled start, so waits are not hidden). The same figures
+# go to $BENCH_DIR/expiry/results.json (read by make bench).
 #
 # Usage: bash test/bench/expiry/run.sh   (as root or as the test user; needs
 # the extension built and installed: make build-install, and pgbench)
-# Settings (environment): STALE FRESH RATE CLIENTS BATCH WINDOW BASELINE
-# LAYOUTS BENCH_DIR (/tmp/pg_foreman-bench) BENCH_PORT (54341); PERF=1 also
+# Settings (environment): STALE FRESH RATE CLIENTS BATCH PAUSE WINDOW BASELINE
+# REPEAT LAYOUTS BENCH_DIR (/tmp/pg_foreman-bench) BENCH_PORT (54341); PERF=1 also
 # records a perf profile of the backend running the unbounded UPDATE and of
 # the coordinator running the batches (figures of such a run are not the
 # benchmark's: perf costs time). Exits non-zero, loudly, when a measurement is
@@ -38,8 +42,10 @@ FRESH=${FRESH:-300000}
 RATE=${RATE:-200}          # writer transactions per second (pgbench -R)
 CLIENTS=${CLIENTS:-4}      # writer connections
 BATCH=${BATCH:-5000}       # batch_size of the batched expiry
-WINDOW=${WINDOW:-20}       # seconds the writer runs in each maintenance phase
-BASELINE=${BASELINE:-20}   # seconds of the baseline writer
+PAUSE=${PAUSE:-0}          # batch_pause of the batched expiry, in milliseconds
+WINDOW=${WINDOW:-12}       # seconds the writer runs in each maintenance phase
+BASELINE=${BASELINE:-10}   # seconds of the baseline writer (each repetition)
+REPEAT=${REPEAT:-3}        # repetitions of baseline, batched and unbounded per layout
 LAYOUTS=${LAYOUTS:-pk created_at partial}
 PERF=${PERF:-0}
 LEAD=3                     # seconds the writer runs before maintenance starts
@@ -93,8 +99,10 @@ SELECT i, 'active',
        repeat(md5(i::text), 3)
   FROM generate_series(1, $ROWS) i;
 CREATE TABLE writer_log (phase text, client int, tx bigint, latency_us bigint, script int, epoch bigint, usec bigint,
-                         lag_us bigint);
+                         lag_us bigint, counted boolean NOT NULL DEFAULT false);
 CREATE TABLE results (layout text PRIMARY KEY, ord int, figures jsonb NOT NULL DEFAULT '{}');
+-- One row per repetition of a maintenance phase: layout, kind, figures.
+CREATE TABLE phases (layout text, kind text, rep int, figures jsonb NOT NULL);
 SQL
 
 # A fresh table t_<layout>: the template's rows, its primary key, the layout's
@@ -142,25 +150,30 @@ finish_writer() { # phase
 	done
 	sql -c "UPDATE writer_log SET phase = '$1' WHERE phase IS NULL" >/dev/null
 }
-# p50|p99|max|transactions of the writer's transactions scheduled within [from, to] (epoch seconds).
-writer_stats() { # phase from to
+# Marks the writer's transactions of a phase that were scheduled within
+# [from, to] (epoch seconds) as counted.
+count_writes() { # phase from to
+	sql -c "UPDATE writer_log SET counted = true
+	         WHERE phase = '$1' AND epoch + usec / 1e6 - latency_us / 1e6 BETWEEN $2 AND $3" >/dev/null
+}
+# p50|p99|max|transactions of the counted writes of all phases like pattern.
+writer_stats() { # pattern
 	sql -c "SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_us) / 1000)::numeric, 2) || '|' ||
 	               round((percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_us) / 1000)::numeric, 2) || '|' ||
 	               round((max(latency_us) / 1000.0)::numeric, 2) || '|' || count(*)
-	          FROM writer_log
-	         WHERE phase = '$1' AND epoch + usec / 1e6 - latency_us / 1e6 BETWEEN $2 AND $3"
+	          FROM writer_log WHERE counted AND phase LIKE '$1'"
 }
 now_epoch() { sql -c "SELECT extract(epoch FROM clock_timestamp())"; }
-# Adds figures to the layout's results: record layout key value [key value ...]
+# Adds a repetition's figures: record layout kind rep key value [key value ...]
 record() {
-	local layout=$1 pairs=""
-	shift
+	local layout=$1 kind=$2 rep=$3 pairs=""
+	shift 3
 	while [ $# -gt 0 ]; do
-		need "$layout $1" "$2"
+		need "$layout $kind $1" "$2"
 		pairs="$pairs, '$1', $2"
 		shift 2
 	done
-	sql -c "UPDATE results SET figures = figures || jsonb_build_object(${pairs#, }) WHERE layout = '$layout'" >/dev/null
+	sql -c "INSERT INTO phases VALUES ('$layout', '$kind', $rep, jsonb_build_object(${pairs#, }))" >/dev/null
 }
 # The maintenance must have ended while the writer still ran.
 within_window() { # from to what
@@ -183,40 +196,38 @@ perf_stop() { # name
 	echo "   perf profile: $DIR/perf_$1.txt (data: $DIR/perf_$1.data)"
 }
 
-phase_baseline() { # layout
-	echo "== $1: baseline: the writer alone for ${BASELINE}s (pgbench -R $RATE -c $CLIENTS, UPDATE of a random row of $ROWS)"
-	start_writer "baseline_$1" "$1" "$BASELINE"
-	local from to p50 p99 max n
+phase_baseline() { # layout rep
+	echo "== $1 ($2/$REPEAT): baseline: the writer alone for ${BASELINE}s (pgbench -R $RATE -c $CLIENTS, UPDATE of a random row of $ROWS)"
+	start_writer "baseline_$1_$2" "$1" "$BASELINE"
+	local from to
 	from=$(now_epoch)
-	finish_writer "baseline_$1"
+	finish_writer "baseline_$1_$2"
 	to=$(now_epoch)
-	IFS='|' read -r p50 p99 max n <<<"$(writer_stats "baseline_$1" "$from" "$to")"
-	record "$1" writer_p50_ms_baseline "$p50" writer_p99_ms_baseline "$p99" writer_max_ms_baseline "$max" \
-		writes_baseline "$n"
+	count_writes "baseline_$1_$2" "$from" "$to"
 }
 
-phase_batched() { # layout
-	local t="t_$1"
-	echo "== $1: batched: foreman.schedule_expiry on $t, batch_size $BATCH, writer running"
+phase_batched() { # layout rep
+	local t="t_$1" rep=$2
+	echo "== $1 ($rep/$REPEAT): batched: foreman.schedule_expiry on $t, batch_size $BATCH, batch_pause $PAUSE ms, writer running"
 	sql -c "SELECT pg_stat_statements_reset()" >/dev/null
 	local coordinator
 	coordinator=$(sql -c "SELECT pid FROM foreman.tier_status WHERE tier = 'slow' AND leader")
 	need "slow coordinator pid" "$coordinator"
-	start_writer "batched_$1" "$1" "$WINDOW"
+	start_writer "batched_$1_$rep" "$1" "$WINDOW"
 	sleep "$LEAD"
-	perf_start "$coordinator" "batched_$1"
+	perf_start "$coordinator" "batched_$1_$rep"
 	local from to rows batches status wal
 	IFS='|' read -r from to rows batches status wal <<<"$(sql 2>"$DIR/notice_$1.txt" <<-SQL
 		SELECT clock_timestamp() AS t0, pg_current_wal_insert_lsn() AS l0 \gset
 		SELECT foreman.schedule_expiry('expire_$1', '$t', '1 hour', schedule => '1 hour',
-		                               batch_size => $BATCH, max_batches => 100000) AS job_id \gset
+		                               batch_size => $BATCH, batch_pause => '$PAUSE ms', max_batches => 100000) AS job_id \gset
 		SELECT extract(epoch FROM started_at) || '|' || extract(epoch FROM finished_at) || '|' || rows_affected || '|'
 		       || batches || '|' || status || '|' || pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'l0')
 		  FROM foreman.wait_for_run('expire_$1', :'t0', '600 seconds');
 	SQL
 	)"
-	perf_stop "batched_$1"
-	sed 's/^/   /' "$DIR/notice_$1.txt"
+	perf_stop "batched_$1_$rep"
+	[ "$rep" != 1 ] || sed 's/^/   /' "$DIR/notice_$1.txt"
 	for v in from to rows batches wal; do need "batched $1 $v" "${!v}"; done
 	[ "$status" = succeeded ] || die "the batched run on $t ended $status"
 	local longest calls mean
@@ -227,24 +238,23 @@ phase_batched() { # layout
 		                             OR query LIKE 'WITH batch AS MATERIALIZED (SELECT % FROM public.$t %'")"
 	need "batched $1 longest batch" "$longest"
 	[ "$calls" = "$batches" ] || die "pg_stat_statements counted $calls batches on $t, the run $batches"
-	finish_writer "batched_$1"
+	finish_writer "batched_$1_$rep"
 	within_window "$from" "$to" "the batched expiry of $t"
-	local p50 p99 max n left scan
-	IFS='|' read -r p50 p99 max n <<<"$(writer_stats "batched_$1" "$from" "$to")"
+	count_writes "batched_$1_$rep" "$from" "$to"
+	local left scan
 	left=$(sql -c "SELECT count(*) FROM $t WHERE status = 'active' AND created_at < now() - interval '1 hour'")
 	scan=$(sql -c "SELECT batches FROM foreman.maintenance_advice WHERE job_name = 'expire_$1'")
 	sql -c "SELECT foreman.unschedule('expire_$1')" >/dev/null
-	record "$1" batched_rows "$rows" batched_s "$(awk -v a="$to" -v b="$from" 'BEGIN { printf "%.3f", a - b }')" \
-		batches "$batches" batch_size "$BATCH" longest_batch_ms "$longest" mean_batch_ms "$mean" \
-		wal_mb_batched "$(awk -v b="$wal" 'BEGIN { printf "%.1f", b / 1048576 }')" left_for_next_run "$left" \
-		writer_p50_ms_batched "$p50" writer_p99_ms_batched "$p99" writer_max_ms_batched "$max" writes_batched "$n"
+	record "$1" batched "$rep" rows "$rows" seconds "$(awk -v a="$to" -v b="$from" 'BEGIN { printf "%.3f", a - b }')" \
+		batches "$batches" longest_batch_ms "$longest" mean_batch_ms "$mean" \
+		wal_mb "$(awk -v b="$wal" 'BEGIN { printf "%.1f", b / 1048576 }')" left_for_next_run "$left"
 	sql -c "UPDATE results SET figures = figures || jsonb_build_object('scan', '$scan') WHERE layout = '$1'" >/dev/null
 }
 
-phase_unbounded() { # layout
-	local t="t_$1"
-	echo "== $1: unbounded: one UPDATE of all stale rows of a fresh $t, writer running"
-	start_writer "unbounded_$1" "$1" "$WINDOW"
+phase_unbounded() { # layout rep
+	local t="t_$1" rep=$2
+	echo "== $1 ($rep/$REPEAT): unbounded: one UPDATE of all stale rows of a fresh $t, writer running"
+	start_writer "unbounded_$1_$rep" "$1" "$WINDOW"
 	sleep "$LEAD"
 	local pid from to rows wal
 	# The UPDATE runs in a session of its own, whose pid perf may follow.
@@ -264,19 +274,60 @@ phase_unbounded() { # layout
 	local session=$!
 	for _ in $(seq 1 100); do [ -s "$DIR/unbounded.pid" ] && break; sleep 0.05; done
 	pid=$(tr -dc 0-9 <"$DIR/unbounded.pid")
-	perf_start "$pid" "unbounded_$1"
+	perf_start "$pid" "unbounded_$1_$rep"
 	wait "$session" || die "the unbounded UPDATE of $t failed: $(tail -n 3 "$DIR/unbounded_$1.out")"
-	perf_stop "unbounded_$1"
+	perf_stop "unbounded_$1_$rep"
 	IFS='|' read -r from to rows wal <<<"$(tail -n 1 "$DIR/unbounded_$1.out")"
 	for v in from to rows wal; do need "unbounded $1 $v" "${!v}"; done
 	[ "$rows" = "$STALE" ] || die "the unbounded UPDATE of $t expired $rows rows, not $STALE"
-	finish_writer "unbounded_$1"
+	finish_writer "unbounded_$1_$rep"
 	within_window "$from" "$to" "the unbounded UPDATE of $t"
-	local p50 p99 max n
-	IFS='|' read -r p50 p99 max n <<<"$(writer_stats "unbounded_$1" "$from" "$to")"
-	record "$1" unbounded_rows "$rows" unbounded_s "$(awk -v a="$to" -v b="$from" 'BEGIN { printf "%.3f", a - b }')" \
-		wal_mb_unbounded "$(awk -v b="$wal" 'BEGIN { printf "%.1f", b / 1048576 }')" \
-		writer_p50_ms_unbounded "$p50" writer_p99_ms_unbounded "$p99" writer_max_ms_unbounded "$max" writes_unbounded "$n"
+	count_writes "unbounded_$1_$rep" "$from" "$to"
+	record "$1" unbounded "$rep" rows "$rows" seconds "$(awk -v a="$to" -v b="$from" 'BEGIN { printf "%.3f", a - b }')" \
+		wal_mb "$(awk -v b="$wal" 'BEGIN { printf "%.1f", b / 1048576 }')"
+}
+
+# The layout's figures from its repetitions: rows/s as medians, the writer's
+# latencies over the counted writes of all repetitions.
+summarize() { # layout
+	local kind p50 p99 max n
+	for kind in baseline batched unbounded; do
+		IFS='|' read -r p50 p99 max n <<<"$(writer_stats "${kind}_$1_%")"
+		for v in p50 p99 max n; do need "writer $1 $kind $v" "${!v}"; done
+		sql -c "UPDATE results SET figures = figures || jsonb_build_object(
+		            'writer_p50_ms_$kind', $p50, 'writer_p99_ms_$kind', $p99, 'writer_max_ms_$kind', $max,
+		            'writes_$kind', $n) WHERE layout = '$1'" >/dev/null
+	done
+	sql >/dev/null <<-SQL
+		UPDATE results r SET figures = r.figures || jsonb_build_object(
+		    'repetitions', $REPEAT, 'batch_size', $BATCH, 'batch_pause_ms', $PAUSE,
+		    'batched_rows_per_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (
+		                                ORDER BY (figures->>'rows')::numeric / (figures->>'seconds')::numeric)::numeric)
+		                             FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'unbounded_rows_per_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (
+		                                ORDER BY (figures->>'rows')::numeric / (figures->>'seconds')::numeric)::numeric)
+		                             FROM phases WHERE layout = r.layout AND kind = 'unbounded'),
+		    'batched_rows_per_s_each', (SELECT jsonb_agg(round((figures->>'rows')::numeric / (figures->>'seconds')::numeric)
+		                                                 ORDER BY rep) FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'unbounded_rows_per_s_each', (SELECT jsonb_agg(round((figures->>'rows')::numeric / (figures->>'seconds')::numeric)
+		                                                   ORDER BY rep) FROM phases WHERE layout = r.layout AND kind = 'unbounded'),
+		    'batched_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY (figures->>'seconds')::numeric)::numeric, 3)
+		                    FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'unbounded_s', (SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY (figures->>'seconds')::numeric)::numeric, 3)
+		                      FROM phases WHERE layout = r.layout AND kind = 'unbounded'),
+		    'batches', (SELECT max((figures->>'batches')::int) FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'longest_batch_ms', (SELECT max((figures->>'longest_batch_ms')::numeric)
+		                           FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'mean_batch_ms', (SELECT round(avg((figures->>'mean_batch_ms')::numeric), 1)
+		                        FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'wal_mb_batched', (SELECT round(avg((figures->>'wal_mb')::numeric), 1)
+		                         FROM phases WHERE layout = r.layout AND kind = 'batched'),
+		    'wal_mb_unbounded', (SELECT round(avg((figures->>'wal_mb')::numeric), 1)
+		                           FROM phases WHERE layout = r.layout AND kind = 'unbounded'),
+		    'left_for_next_run', (SELECT max((figures->>'left_for_next_run')::int)
+		                            FROM phases WHERE layout = r.layout AND kind = 'batched'))
+		 WHERE layout = '$1';
+	SQL
 }
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -284,12 +335,15 @@ ord=0
 for layout in $LAYOUTS; do
 	ord=$((ord + 1))
 	sql -c "INSERT INTO results (layout, ord) VALUES ('$layout', $ord)" >/dev/null
-	make_table "$layout"
-	phase_baseline "$layout"
-	phase_batched "$layout"
-	make_table "$layout"
-	phase_unbounded "$layout"
+	for rep in $(seq 1 "$REPEAT"); do
+		make_table "$layout"
+		phase_baseline "$layout" "$rep"
+		phase_batched "$layout" "$rep"
+		make_table "$layout"
+		phase_unbounded "$layout" "$rep"
+	done
 	sql -c "DROP TABLE t_$layout" >/dev/null
+	summarize "$layout"
 done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -297,14 +351,11 @@ machine="$(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /
 echo
 echo "== results"
 echo "machine: $machine"
-echo "data: $STALE stale + $FRESH fresh rows per table; writer: pgbench -R $RATE -c $CLIENTS (UPDATE of a random row); batch_size $BATCH"
+echo "data: $STALE stale + $FRESH fresh rows per table; writer: pgbench -R $RATE -c $CLIENTS (UPDATE of a random row); batch_size $BATCH, batch_pause $PAUSE ms; $REPEAT repetitions (rows/s: medians; writer: all repetitions' writes)"
 echo
 # The derived figures, in SQL from the recorded ones: rows/s, ratios, targets.
 sql >/dev/null <<'SQL'
-UPDATE results SET figures = figures || jsonb_build_object(
-    'layout', layout,
-    'batched_rows_per_s', round((figures->>'batched_rows')::numeric / (figures->>'batched_s')::numeric),
-    'unbounded_rows_per_s', round((figures->>'unbounded_rows')::numeric / (figures->>'unbounded_s')::numeric));
+UPDATE results SET figures = figures || jsonb_build_object('layout', layout);
 UPDATE results SET figures = figures || jsonb_build_object(
     'ratio', round((figures->>'batched_rows_per_s')::numeric / (figures->>'unbounded_rows_per_s')::numeric, 3),
     'writer_p99_ratio', round((figures->>'writer_p99_ms_batched')::numeric
@@ -315,20 +366,25 @@ UPDATE results SET figures = figures || jsonb_build_object(
 SQL
 sql -P footer=off -A -F ' ' <<'SQL' | column -t
 SELECT 'layout', 'scan', 'batched_rows/s', 'unbounded_rows/s', 'ratio(>=0.75)', 'p99_base_ms', 'p99_batched_ms',
-       'p99_ratio(<=1.5)', 'batches', 'longest_batch_ms', 'unbounded_s', 'batched_s', 'WAL_MB(unb/bat)', 'p99_unbounded_ms'
+       'p99_ratio(<=1.5)', 'batches', 'mean/longest_batch_ms', 'unbounded_s', 'batched_s', 'WAL_MB(unb/bat)',
+       'p99_unbounded_ms', 'writes(base/bat)'
 UNION ALL
 SELECT * FROM (
 SELECT layout, figures->>'scan', figures->>'batched_rows_per_s', figures->>'unbounded_rows_per_s',
        (figures->>'ratio') || CASE WHEN (figures->>'ratio_met')::boolean THEN '' ELSE '(missed)' END,
        figures->>'writer_p99_ms_baseline', figures->>'writer_p99_ms_batched',
        (figures->>'writer_p99_ratio') || CASE WHEN (figures->>'writer_p99_met')::boolean THEN '' ELSE '(missed)' END,
-       (figures->>'batches') || 'x' || (figures->>'batch_size'), figures->>'longest_batch_ms',
+       (figures->>'batches') || 'x' || (figures->>'batch_size'),
+       (figures->>'mean_batch_ms') || '/' || (figures->>'longest_batch_ms'),
        figures->>'unbounded_s', figures->>'batched_s',
-       (figures->>'wal_mb_unbounded') || '/' || (figures->>'wal_mb_batched'), figures->>'writer_p99_ms_unbounded'
+       (figures->>'wal_mb_unbounded') || '/' || (figures->>'wal_mb_batched'), figures->>'writer_p99_ms_unbounded',
+       (figures->>'writes_baseline') || '/' || (figures->>'writes_batched')
   FROM results ORDER BY ord) AS r;
 SQL
 echo
-sql -c "SELECT string_agg(layout || ': ' || (figures->>'left_for_next_run') || ' stale rows left for the next run', '; ' ORDER BY ord)
+sql -c "SELECT string_agg(layout || ': rows/s batched ' || (figures->>'batched_rows_per_s_each') || ', unbounded '
+                          || (figures->>'unbounded_rows_per_s_each') || '; at most ' || (figures->>'left_for_next_run')
+                          || ' stale rows left for the next run', E'\n' ORDER BY ord)
           FROM results"
 echo "writer latencies count every transaction scheduled while the maintenance ran, from its scheduled start."
 
@@ -338,6 +394,8 @@ sql -c "SELECT jsonb_pretty(jsonb_build_object(
             'data', '$STALE stale + $FRESH fresh rows, interleaved',
             'writer', 'pgbench -R $RATE -c $CLIENTS, UPDATE of a random row',
             'batch_size', $BATCH,
+            'batch_pause_ms', $PAUSE,
+            'repetitions', $REPEAT,
             'perf', $([ "$PERF" = 1 ] && echo true || echo false),
             'layouts', (SELECT jsonb_agg(figures ORDER BY ord) FROM results)))" >"$DIR/results.json.tmp"
 python3 - "$DIR/results.json.tmp" $LAYOUTS <<'PY' || die "results.json is incomplete"
