@@ -9,6 +9,7 @@
 #include "api/maintenance.hpp"
 #include "api/maintenance_filter.hpp"
 #include "core/error.hpp"
+#include "pg/compat.hpp"
 #include "pg/guard.hpp"
 
 extern "C" {
@@ -264,7 +265,7 @@ int
 find_key(Relation rel, const Spec &spec, char **names)
 {
 	Oid relid = RelationGetRelid(rel);
-	Oid chosen = RelationGetPrimaryKeyIndex(rel);
+	Oid chosen = pg::compat::primary_key_index(rel);
 	int chosen_natts = 0;
 	if (!OidIsValid(chosen)) {
 		List *indexes = RelationGetIndexList(rel);

@@ -6,6 +6,8 @@
 // outlives transactions, because a statement (COMMIT, CALL of a procedure that
 // commits) may end the transaction it started in.
 #include "bgw/command.hpp"
+#include "pg/guard.hpp"
+#include "pg/compat.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -120,7 +122,7 @@ run_statements(const char *sql, MemoryContext context, CommandOutcome *outcome)
 
 		QueryCompletion qc;
 		InitializeQueryCompletion(&qc);
-		(void)PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+		(void)pg::compat::portal_run(portal, FETCH_ALL, true, receiver, receiver, &qc);
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 
@@ -162,17 +164,13 @@ run_command(const char *sql, MemoryContext context, CommandOutcome *outcome)
 	xact_started = false;
 	debug_query_string = sql;
 
-	PG_TRY();
-	{
+	MemoryContextSwitchTo(context);
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		run_statements(sql, context, outcome);
 		outcome->ok = true;
-	}
-	PG_CATCH();
-	{
+	});
+	if (edata) {
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		FlushErrorState();
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		AbortOutOfAnyTransaction();
 		xact_started = false;
@@ -185,7 +183,6 @@ run_command(const char *sql, MemoryContext context, CommandOutcome *outcome)
 		FreeErrorData(edata);
 		RESUME_INTERRUPTS();
 	}
-	PG_END_TRY();
 
 	debug_query_string = nullptr;
 	MemoryContextSwitchTo(context);

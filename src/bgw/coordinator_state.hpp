@@ -7,6 +7,7 @@
 
 #include "bgw/coordinator.hpp"
 #include "bgw/executor.hpp"
+#include "bgw/job_runner.hpp"
 #include "bgw/launcher.hpp"
 #include "bgw/run_store.hpp"
 #include "bgw/shmem.hpp"
@@ -24,7 +25,6 @@ struct InFlight {
 	BackgroundWorkerHandle *handle;
 	int slot;
 	uint32 reservation; // which reservation of that slot (slots are reused)
-	int64 run_id;       // the last run handed to it
 };
 
 struct Coordinator {
@@ -67,6 +67,12 @@ CoordinatorSlot &my_slot();
 // around a run) or its absence.
 void transition(CoordState to, const DueJob *job = nullptr, TimestampTz job_started = 0);
 
+// Runs left 'running' by a process that is gone are crashed; those no
+// process had taken (or that queued behind another in a process that is
+// gone) did not start. Queued runs and runs executors hold are no orphans.
+// In an internal transaction.
+void mark_orphans_now();
+
 // Progress text of the slot, cut at a character boundary.
 void publish_progress(const char *text);
 
@@ -89,13 +95,22 @@ struct RunPlan {
 	bool skip_recorded; // a fire time was recorded 'skipped' (the job moved on)
 };
 RunPlan plan_job(const DueJob &job, TimestampTz now);
+// How long the job's previous run took, or -1 when unknown: only jobs known
+// to be short wait behind others in a batch of starts.
+int64 previous_run_us(const DueJob &job);
 
 // sequential.cpp: runs due jobs one after another; returns the latch timeout
 // the cycle asks for (0: read again at once), given the tier's default.
 long run_sequential(List *due, long timeout);
+// Records the runs of the batch that were recorded and will not start
+// ('skipped', why); false while one waits to be recorded (kept pending).
+bool abandon_queue(NotStarted why);
 
 // parallel.cpp
 void reap_executors();
+// Records the runs queued for executors as not started ('skipped', why);
+// false while one waits to be recorded.
+bool abandon_executor_queue(NotStarted why);
 long run_parallel(List *due, const TierState &tier, long timeout);
 bool take_executor_deferred_summaries();
 

@@ -2,6 +2,7 @@
 #include "bgw/job_runner.hpp"
 #include "bgw/command.hpp"
 #include "bgw/session.hpp"
+#include "pg/guard.hpp"
 #include "pg/outcome_pg.hpp"
 #include "pg/settings.hpp"
 
@@ -14,6 +15,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/ps_status.h"
+#include "utils/resowner.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 }
@@ -58,6 +60,9 @@ struct PendingFinish {
 PendingFinish pending;
 char last_error[128];
 bool deferred_summary = false;
+// A job ran and its session was not reset yet (flush resets it; a job never
+// starts before it is).
+bool reset_needed = false;
 
 // Totals reported by the running job itself (report_run_totals).
 bool totals_reported = false;
@@ -220,8 +225,7 @@ runner_exit(int, Datum)
 	o.stopping = true;
 	o.batches = -1;
 	o.sqlstate = "57014";
-	PG_TRY();
-	{
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		AbortOutOfAnyTransaction();
 		session_leave_owner();
 		if (o.status == core::RunStatus::TimedOut)
@@ -235,30 +239,88 @@ runner_exit(int, Datum)
 		internal_xact_begin();
 		(void)finish_run(current.run_id, current.job_id, o);
 		internal_xact_commit();
-	}
-	PG_CATCH();
-	{
-		// Left 'running': the next leader marks it crashed.
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	});
+	// On an error the run is left 'running': the next leader settles it.
+	if (edata)
+		FreeErrorData(edata);
 }
 
-// Resets the session, then records the outcome (kept pending until it commits).
+// Why the last record failed, for tier_status; the error goes to the log.
+void
+note_record_error(ErrorData *edata)
+{
+	strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
+	edata->elevel = LOG;
+	ThrowErrorData(edata);
+	FreeErrorData(edata);
+}
+
+// The pending outcome's record, in a subtransaction: when it cannot be
+// written (e.g. a lock timeout on foreman.job_run), only it is rolled back
+// and it stays pending. False then.
+bool
+record_pending_in_subxact(bool *applied)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(context);
+	ErrorData *edata = pg::capture_pg_error([&]() {
+		*applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
+		ReleaseCurrentSubTransaction();
+	});
+	if (edata) {
+		note_record_error(edata);
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return edata == nullptr;
+}
+
+// Records the pending outcome; with reset_session, after resetting the
+// session a job left, in the same transaction. The reset commits even when
+// the record cannot be written (it touches no foreman table: no user's lock
+// on one can stop it). Returns true when nothing is left pending.
+bool
+flush(bool reset_session)
+{
+	if (!pending.pending && !reset_session && !reset_needed)
+		return true;
+	reset_session |= reset_needed;
+	MemoryContext context = CurrentMemoryContext;
+	bool recorded = !pending.pending;
+	bool applied = true;
+	ErrorData *edata = pg::capture_pg_error([&]() {
+		internal_xact_begin(false, reset_session);
+		if (pending.pending)
+			recorded = record_pending_in_subxact(&applied);
+		internal_xact_commit();
+		reset_needed = false;
+	});
+	if (edata) {
+		// The reset itself, or the commit, failed: all of it is tried again.
+		note_record_error(edata);
+		AbortCurrentTransaction();
+		recorded = false;
+	}
+	MemoryContextSwitchTo(context);
+	if (recorded && pending.pending) {
+		free_pending();
+		if (!applied)
+			deferred_summary = true;
+	}
+	return !pending.pending;
+}
+
+// Resets the session and records the outcome, in one transaction (the
+// outcome kept pending until it commits).
 void
 record_outcome(const DueJob &job, int64 run_id, RunOutcome &o, TimestampTz started)
 {
-	// The session first (it touches no foreman table, so no user's lock on
-	// one can stop it): the next job must not see this one's state.
-	internal_xact_begin();
-	session_reset();
-	internal_xact_commit();
-
-	// Then the outcome. Kept until it commits: a lock on a foreman table
-	// delays it (lock_timeout), it does not lose it.
 	o.finished_at = GetCurrentTimestamp();
 	keep_pending(run_id, job.job_id, o);
-	(void)runner_flush_pending();
+	(void)flush(true);
 	log_run(job, run_id, o.status, o.message, started);
 }
 
@@ -352,10 +414,16 @@ core::RunStatus
 runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started, MemoryContext job_context,
                const RunHooks &hooks)
 {
+	MemoryContext caller = CurrentMemoryContext; // given back: job_context is reset by the next run
 	if (got_sigterm) {
-		runner_not_started(job, run_id, attempt, started);
-		return core::RunStatus::Cancelled;
+		(void)runner_not_started(run_id, job.job_id, attempt, NotStarted::Stopping);
+		return core::RunStatus::Skipped;
 	}
+	// The previous job's session is reset before this one starts.
+	if (reset_needed)
+		(void)flush(true);
+	if (reset_needed)
+		ereport(ERROR, (errmsg("pg_foreman: the session of the last job could not be reset: %s", last_error)));
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
 	RunOutcome o{};
@@ -381,6 +449,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		job_terminated = false;
 		cancelled_at = 0;
 		totals_reported = false;
+		o.started_at = GetCurrentTimestamp();
 		in_job = true;
 		if (got_sigterm)
 			cancel_job();
@@ -390,6 +459,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
 		                     kWatchdogMs);
 		run_command(job.command, job_context, &outcome);
+		reset_needed = true;
 		in_job = false;
 		current.run_id = 0;
 		disable_timeout(job_timeout_id, false);
@@ -411,28 +481,42 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
 	o.stopping = got_sigterm;
+	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
+	          !job.has_downstreams;
 	record_outcome(job, run_id, o, started);
+	MemoryContextSwitchTo(caller);
 	return o.status;
 }
 
-void
-runner_not_started(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started)
+bool
+runner_not_started(int64 run_id, int64 job_id, int32 attempt, NotStarted why)
 {
 	RunOutcome o{};
-	o.status = core::RunStatus::Cancelled;
+	o.status = core::RunStatus::Skipped;
 	o.attempt = attempt;
 	o.batches = -1;
 	o.stopping = true;
-	o.sqlstate = "57014";
-	if (got_sigterm) {
+	switch (why) {
+	case NotStarted::Stopping:
 		o.reason = "stopping";
 		o.message = "the process was stopping before the job started; it did not run";
-	} else {
+		break;
+	case NotStarted::NotConfirmed:
 		o.reason = "start not confirmed";
 		o.message = "the wait for the synchronous standby to confirm the run's start was cancelled; "
 		            "the job did not run";
+		break;
+	case NotStarted::Abandoned:
+		o.reason = "not started";
+		o.message = "its start was recorded with others in one commit, and the coordinator stopped running "
+		            "that batch (it lost the lead or met an error) before this one; it did not run";
+		break;
 	}
-	record_outcome(job, run_id, o, started);
+	o.finished_at = GetCurrentTimestamp();
+	if (pending.pending && !runner_flush_pending())
+		return false;
+	keep_pending(run_id, job_id, o);
+	return runner_flush_pending();
 }
 
 
@@ -445,37 +529,7 @@ runner_last_error()
 bool
 runner_flush_pending()
 {
-	if (!pending.pending)
-		return true;
-	MemoryContext context = CurrentMemoryContext;
-	volatile bool done = false;
-	volatile bool applied = true;
-	PG_TRY();
-	{
-		internal_xact_begin();
-		applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
-		internal_xact_commit();
-		done = true;
-	}
-	PG_CATCH();
-	{
-		// E.g. a lock timeout on foreman.job_run: log it, abort, try later.
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
-		FreeErrorData(edata);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	if (done) {
-		free_pending();
-		if (!applied)
-			deferred_summary = true;
-	}
-	return done;
+	return flush(false);
 }
 
 } // namespace foreman::bgw
