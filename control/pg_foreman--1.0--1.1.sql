@@ -1235,3 +1235,147 @@ CREATE TRIGGER job_settings_valid
     ON foreman.job FOR EACH ROW EXECUTE FUNCTION foreman._job_settings_valid();
 
 -- ---- end of scheduler hot path ----
+
+-- ---- Expiry: keyset batches, index advice (issue 15) ----
+-- The batches of a run each go on where the previous one stopped
+-- (doc/maintenance.md, "One run"): in timestamp order after the last
+-- (timestamp, key) locked when an index serves that order, else along the
+-- heap after the last ctid locked, up to where the table ended when the run
+-- began. Rows a batch skipped because another session held them, and rows
+-- that moved behind a sweep, are the next run's: every run starts again from
+-- the oldest row (or the first block). A batch on its own (expire_stale,
+-- purge) still takes the oldest rows there are. On a plain table the locked
+-- rows are changed through their ctid (a TID scan), their predicate checked
+-- once more.
+
+-- One batch of a run: the arguments of expire_stale / purge, and where the
+-- previous batch stopped (NULL for the first). next_resume is where the next
+-- one goes on, NULL when the run has nothing more to do. Opaque text[]:
+-- {keyset, <timestamp>, <key>...} or {sweep, <ctid>, <end block>}.
+CREATE FUNCTION foreman._expiry_batch(
+    target regclass, older_than interval, status_column name, timestamp_column name,
+    terminal_statuses text[], set_status text, batch_size integer, filter text, resume text[],
+    OUT changed bigint, OUT next_resume text[])
+RETURNS record
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_expiry_batch';
+CREATE FUNCTION foreman._purge_batch(
+    target regclass, timestamp_column name, older_than interval, batch_size integer, filter text,
+    resume text[], OUT changed bigint, OUT next_resume text[])
+RETURNS record
+LANGUAGE C CALLED ON NULL INPUT VOLATILE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_purge_batch';
+COMMENT ON FUNCTION foreman._expiry_batch IS 'one batch of a run of a scheduled expiry, after the previous one';
+COMMENT ON FUNCTION foreman._purge_batch IS 'one batch of a run of a scheduled purge, after the previous one';
+
+-- One run of a scheduled expiry or purge: batch after batch, each committed
+-- on its own (row locks live for one batch) and each after the last, until
+-- the batches reach the end of the stale rows, max_batches ran, or the time
+-- budget would be overrun by one more batch. The budget is max_runtime, else
+-- the job's timeout (or its tier's default_timeout). Runs as its caller (the
+-- job's owner): privileges are checked again at every batch.
+--
+-- A batch's commit does not wait for its WAL to reach the disk
+-- (synchronous_commit off for that transaction only): a batch lost in a
+-- crash leaves its rows as they were, and the next run expires them; the
+-- run's own record, written after the last batch, is durable as ever, and
+-- with it every batch before it.
+CREATE OR REPLACE PROCEDURE foreman.run_maintenance(job_id bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $$
+DECLARE
+    m             foreman.maintenance;
+    budget        interval;
+    run_started   timestamptz := pg_catalog.clock_timestamp();
+    batch_started timestamptz;
+    longest       interval := '0';
+    b             record;
+    resume        text[];
+    total         bigint := 0;
+    batches       integer := 0;
+BEGIN
+    SELECT * INTO m FROM foreman.maintenance AS x WHERE x.job_id = run_maintenance.job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'maintenance job % does not exist', run_maintenance.job_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Scheduled expiry and purge jobs are made by foreman.schedule_expiry() and foreman.schedule_purge().';
+    END IF;
+    budget := coalesce(m.max_runtime, (SELECT coalesce(j.timeout, t.default_timeout)
+                                         FROM foreman.job AS j JOIN foreman.tier AS t USING (tier_id)
+                                        WHERE j.job_id = m.job_id));
+    LOOP
+        batch_started := pg_catalog.clock_timestamp();
+        PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+        IF m.kind = 'expiry' THEN
+            SELECT * INTO b FROM foreman._expiry_batch(m.target, m.older_than, m.status_column, m.timestamp_column,
+                                                       m.terminal_statuses, m.set_status, m.batch_size, m.filter,
+                                                       resume);
+        ELSE
+            SELECT * INTO b FROM foreman._purge_batch(m.target, m.timestamp_column, m.older_than, m.batch_size,
+                                                      m.filter, resume);
+        END IF;
+        COMMIT;
+        batches := batches + 1;
+        total := total + b.changed;
+        resume := b.next_resume;
+        longest := greatest(longest, pg_catalog.clock_timestamp() - batch_started);
+        -- After every batch, so a run cut short by its timeout still shows what it did.
+        PERFORM foreman._report_run_totals(total, batches);
+        PERFORM foreman._report_progress(pg_catalog.format('%s of %s: batch %s changed %s rows, %s in total',
+                                                           m.kind, m.target, batches, b.changed, total));
+        EXIT WHEN resume IS NULL OR batches >= m.max_batches;
+        EXIT WHEN budget IS NOT NULL
+              AND pg_catalog.clock_timestamp() - run_started + longest + m.batch_pause >= budget;
+        IF m.batch_pause > interval '0' THEN
+            PERFORM pg_catalog.pg_sleep(extract(epoch FROM m.batch_pause)::float8);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Index advice: how the batches of a target go ('keyset': in timestamp order
+-- through index_name; 'sweep': along the heap, no index; 'scan': every batch
+-- reads the whole table, a partitioned one without index) and the exact
+-- CREATE INDEX to run when no index serves them well (NULL when one does).
+CREATE FUNCTION foreman._expiry_advice(
+    target regclass, older_than interval, status_column name, timestamp_column name,
+    terminal_statuses text[], set_status text, batch_size integer, filter text,
+    OUT batches text, OUT index_name name, OUT advice text)
+RETURNS record
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_expiry_advice';
+CREATE FUNCTION foreman._purge_advice(
+    target regclass, timestamp_column name, older_than interval, batch_size integer, filter text,
+    OUT batches text, OUT index_name name, OUT advice text)
+RETURNS record
+LANGUAGE C CALLED ON NULL INPUT STABLE SECURITY INVOKER
+AS 'MODULE_PATHNAME', 'foreman_purge_advice';
+CREATE FUNCTION foreman._maintenance_advice(m foreman.maintenance,
+    OUT batches text, OUT index_name name, OUT advice text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF m.kind = 'expiry' THEN
+        SELECT a.batches, a.index_name, a.advice INTO batches, index_name, advice
+          FROM foreman._expiry_advice(m.target, m.older_than, m.status_column, m.timestamp_column,
+                                      m.terminal_statuses, m.set_status, m.batch_size, m.filter) AS a;
+    ELSE
+        SELECT a.batches, a.index_name, a.advice INTO batches, index_name, advice
+          FROM foreman._purge_advice(m.target, m.timestamp_column, m.older_than, m.batch_size, m.filter) AS a;
+    END IF;
+EXCEPTION WHEN undefined_table OR undefined_column OR datatype_mismatch OR syntax_error THEN
+    -- The table or a column changed since the job was scheduled: say why, as a comment.
+    advice := format('-- no advice: %s', SQLERRM);
+END
+$$;
+CREATE VIEW foreman.maintenance_advice WITH (security_invoker = true) AS
+SELECT j.job_name, m.job_id, m.kind, m.target, a.batches, a.index_name, a.advice
+  FROM foreman.maintenance AS m
+  JOIN foreman.job AS j USING (job_id)
+ CROSS JOIN LATERAL foreman._maintenance_advice(m) AS a;
+COMMENT ON VIEW foreman.maintenance_advice IS
+    'per scheduled expiry or purge: how its batches go, the index that serves them, the CREATE INDEX to run when none serves them well';
+GRANT SELECT ON foreman.maintenance_advice TO PUBLIC;
+
+-- ---- end of expiry: keyset batches, index advice ----

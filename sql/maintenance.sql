@@ -96,7 +96,86 @@ SELECT foreman.expire_stale('part_events', '1 day', timestamp_column => 'at', ba
 SELECT tableoid::regclass AS partition, status, count(*) FROM part_events GROUP BY 1, 2 ORDER BY 1, 2;
 -- Index advice for a partitioned table: not CONCURRENTLY, which PostgreSQL cannot do there.
 SELECT foreman.schedule_expiry('expire_part_events', 'part_events', '1 day', timestamp_column => 'at', enabled => false) > 0 AS scheduled;
+-- Without it, each batch reads the whole table (rows are found by key there).
+SELECT batches, index_name, advice FROM foreman.maintenance_advice WHERE job_name = 'expire_part_events';
 SELECT foreman.unschedule('expire_part_events');
+
+-- The batches of a run (foreman.run_maintenance) go on where the previous
+-- one stopped: it hands each batch the resume point the last one returned.
+-- With an index on the timestamp, in timestamp order after the last
+-- (timestamp, key) locked: ties on a date are taken in key order, none twice,
+-- none left out. A trigger notes the batch that expired each row.
+CREATE TABLE visits (id int PRIMARY KEY, status text NOT NULL, seen date NOT NULL, batch int);
+CREATE FUNCTION note_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status = 'stale_expired' THEN
+        NEW.batch := current_setting('regress.batch')::int;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER visits_batch BEFORE UPDATE ON visits FOR EACH ROW EXECUTE FUNCTION note_batch();
+INSERT INTO visits (id, status, seen)
+SELECT i, CASE WHEN i IN (5, 9) THEN 'completed' ELSE 'open' END, date '2000-01-01' + (13 - i) / 4
+  FROM generate_series(1, 12) i;
+INSERT INTO visits (id, status, seen) VALUES (13, 'open', current_date);
+CREATE INDEX visits_open ON visits (seen) WHERE status NOT IN ('completed', 'stale_expired');
+-- Batch after batch until a batch returns no resume point, as a run does.
+CREATE FUNCTION batches_of(target regclass, ts name, batch_size int)
+RETURNS TABLE (batch int, changed bigint, resume text[]) LANGUAGE plpgsql AS $$
+DECLARE
+    b record;
+BEGIN
+    batch := 0;
+    LOOP
+        batch := batch + 1;
+        PERFORM set_config('regress.batch', batch::text, true);
+        SELECT * INTO b FROM foreman._expiry_batch(target, '1 day', 'status', ts, '{completed}', 'stale_expired',
+                                                   batch_size, NULL, resume);
+        changed := b.changed;
+        resume := b.next_resume;
+        RETURN NEXT;
+        EXIT WHEN resume IS NULL OR batch >= 20;
+    END LOOP;
+END $$;
+SET datestyle = 'Postgres, DMY'; -- resume points do not depend on it
+SELECT * FROM batches_of('visits', 'seen', 4);
+RESET datestyle;
+SELECT id, CASE WHEN seen = current_date THEN 'today' ELSE seen::text END AS seen, status, batch
+  FROM visits ORDER BY visits.seen, id;
+-- A date has many rows a day: the advised index adds the key, so that a
+-- batch starts exactly where the last one stopped.
+DROP INDEX visits_open;
+SELECT foreman.schedule_expiry('expire_visits', 'visits', '1 day', timestamp_column => 'seen',
+                               terminal_statuses => '{completed}', enabled => false) > 0 AS scheduled;
+-- A job whose table changed under it gets no advice, and says why.
+ALTER TABLE visits DROP COLUMN seen;
+SELECT batches, index_name, advice FROM foreman.maintenance_advice WHERE job_name = 'expire_visits';
+SELECT foreman.unschedule('expire_visits');
+-- Without an index on the timestamp, a run sweeps the heap: a range of blocks
+-- a batch, as many as should hold about batch_size stale rows, up to where
+-- the table ended when the run began.
+CREATE TABLE readings (id int PRIMARY KEY, status text NOT NULL, taken timestamptz NOT NULL, payload text NOT NULL);
+INSERT INTO readings
+SELECT i, 'open', CASE WHEN i % 3 = 0 THEN now() ELSE timestamptz '2000-01-01' + i * interval '1 minute' END,
+       repeat('x', 200)
+  FROM generate_series(1, 300) i;
+ANALYZE readings;
+SELECT * FROM batches_of('readings', 'taken', 100);
+SELECT count(*) FILTER (WHERE status = 'stale_expired') AS expired, count(*) FILTER (WHERE status = 'open') AS fresh
+  FROM readings;
+-- A resume point is the previous batch's, or NULL; anything else is refused.
+\set VERBOSITY terse
+SELECT * FROM foreman._expiry_batch('readings', '1 day', 'status', 'taken', '{}', 'stale_expired', 10, NULL,
+                                    '{sweep,0,10}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM foreman._expiry_batch('readings', '1 day', 'status', 'taken', '{}', 'stale_expired', 10, NULL,
+                                    '{keyset,2000-01-01,not-a-number}');
+\echo :LAST_ERROR_SQLSTATE
+-- A partitioned table is never swept (a ctid names a row of one partition only).
+SELECT * FROM foreman._expiry_batch('part_events', '1 day', 'status', 'at', '{}', 'stale_expired', 10, NULL,
+                                    '{sweep,0,10,5}');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 
 -- Bad input: a clear error with a SQLSTATE, and nothing changes.
 CALL reset_sessions();
@@ -227,12 +306,19 @@ SELECT status, rows_affected, batches FROM foreman.wait_for_run('expire_sessions
 SELECT count(*) FILTER (WHERE status = 'stale_expired') AS expired, max(changes) AS max_changes FROM sessions;
 
 -- With the advised partial index, no NOTICE; a plain index on the timestamp
--- gets one that says why it is not enough.
+-- gets one that says why it is not enough. foreman.maintenance_advice says
+-- the same of every scheduled expiry and purge the caller can see, whenever
+-- asked: how the batches go (sweep, keyset, scan), by which index, and the
+-- CREATE INDEX to run when none serves them well.
+SELECT job_name, kind, target, batches, index_name, advice FROM foreman.maintenance_advice
+ WHERE job_name = 'expire_sessions';
 CREATE INDEX sessions_created ON sessions (created_at);
 SELECT foreman.schedule_expiry('expire_sessions', 'sessions', '1 hour', schedule => '1 hour', enabled => false) > 0 AS replaced;
+SELECT batches, index_name, advice FROM foreman.maintenance_advice WHERE job_name = 'expire_sessions';
 CREATE INDEX sessions_stale ON sessions (created_at)
  WHERE status NOT IN ('completed', 'complete', 'failed', 'expired', 'cancelled', 'stale_expired');
 SELECT foreman.schedule_expiry('expire_sessions', 'sessions', '1 hour', schedule => '1 hour', enabled => false) > 0 AS replaced;
+SELECT batches, index_name, advice FROM foreman.maintenance_advice WHERE job_name = 'expire_sessions';
 SELECT count(*) AS jobs_named_expire_sessions FROM foreman.jobs WHERE job_name = 'expire_sessions';
 
 -- Scheduled purge, with a filter, kind 'purge'.
@@ -241,6 +327,7 @@ SELECT now() AS t2 \gset
 SELECT foreman.schedule_purge('purge_audit', 'audit_log', 'at', '7 days', schedule => '1 day',
                               filter => $$kind = 'info'$$, batch_size => 2) > 0 AS scheduled;
 SELECT job_name, kind, tier FROM foreman.jobs WHERE job_name = 'purge_audit';
+SELECT kind, batches, index_name, advice FROM foreman.maintenance_advice WHERE job_name = 'purge_audit';
 SELECT status, rows_affected, batches FROM foreman.wait_for_run('purge_audit', :'t2');
 SELECT count(*) FILTER (WHERE at < now() - interval '7 days') AS old_left FROM audit_log;
 

@@ -9,17 +9,6 @@
 
 namespace foreman::core {
 
-namespace {
-
-// A CREATE INDEX statement; PostgreSQL picks the index name.
-std::string
-create_index(const std::string &table, const std::string &column, bool concurrently)
-{
-	return fmt::format("CREATE INDEX {}ON {} ({})", concurrently ? "CONCURRENTLY " : "", table, column);
-}
-
-} // namespace
-
 std::string
 quote_identifier(std::string_view name, KeywordCheck is_keyword)
 {
@@ -93,6 +82,17 @@ effective_terminal_statuses(const std::vector<std::string> &terminal, std::strin
 	return out;
 }
 
+void
+check_shape(const BatchShape &shape)
+{
+	if (shape.scan == BatchScan::Sweep && shape.match != RowMatch::Ctid)
+		throw Error(sqlstate::kInvalidParameterValue, "a sweep finds its rows by ctid");
+	if (shape.scan == BatchScan::Oldest && shape.resume)
+		throw Error(sqlstate::kInvalidParameterValue, "a batch from the start has no resume point");
+	if (shape.scan == BatchScan::Sweep && !shape.resume)
+		throw Error(sqlstate::kInvalidParameterValue, "a sweep always has a range of blocks");
+}
+
 BatchParts
 BatchParts::of(const BatchTarget &target, KeywordCheck is_keyword)
 {
@@ -106,6 +106,10 @@ BatchParts::of(const BatchTarget &target, KeywordCheck is_keyword)
 	p.key_list = fmt::format("{}", fmt::join(keys, ", "));
 	p.key_row = keys.size() == 1 ? p.key_list : "(" + p.key_list + ")";
 	p.timestamp = quote_identifier(target.timestamp_column, is_keyword);
+	p.order.push_back(p.timestamp);
+	for (size_t i = 0; i < keys.size(); i++)
+		if (target.key_columns[i] != target.timestamp_column)
+			p.order.push_back(keys[i]);
 	// On lines of its own inside parentheses: a trailing "--" comment in the
 	// filter cannot swallow the rest of the statement.
 	if (target.filter)
@@ -113,18 +117,109 @@ BatchParts::of(const BatchTarget &target, KeywordCheck is_keyword)
 	return p;
 }
 
-ExpiryPlan::ExpiryPlan(const BatchTarget &target, const std::string &status_column, KeywordCheck is_keyword)
-    : parts_(BatchParts::of(target, is_keyword)), status_(quote_identifier(status_column, is_keyword))
+namespace {
+
+// What expiry and purge put into the common statement shape.
+struct Change {
+	const char *lock;      // FOR NO KEY UPDATE | FOR UPDATE
+	std::string predicate; // which rows qualify, filter included; true again when the row is changed
+	const char *verb;      // UPDATE | DELETE FROM, then the table
+	std::string set;       // " SET status = $1" | ""
+	int limit_param;       // $n of batch_size
+	int resume_param;      // $n of the first resume value
+};
+
+std::string
+params(int first, size_t n)
+{
+	std::string out;
+	for (size_t i = 0; i < n; i++)
+		out += fmt::format("{}${}", i ? ", " : "", first + static_cast<int>(i));
+	return out;
+}
+
+// SELECT [ctid, ]<columns> FROM t WHERE ... ORDER BY ... LIMIT n <lock> SKIP LOCKED
+std::string
+batch_query(const BatchParts &p, const Change &c, const BatchShape &shape)
+{
+	bool by_ctid = shape.match == RowMatch::Ctid;
+	std::string from = by_ctid ? "ONLY " + p.table : p.table;
+	std::string order = fmt::format("{}", fmt::join(p.order, ", "));
+	std::string columns, sort, resume;
+	switch (shape.scan) {
+	case BatchScan::Oldest:
+		columns = by_ctid ? "ctid" : p.key_list;
+		sort = p.timestamp;
+		break;
+	case BatchScan::Keyset:
+		columns = by_ctid ? "ctid, " + order : order;
+		sort = order;
+		if (shape.resume)
+			resume = p.order.size() == 1
+			             ? fmt::format(" AND {} > ${}", order, c.resume_param)
+			             : fmt::format(" AND ({}) > ({})", order, params(c.resume_param, p.order.size()));
+		break;
+	case BatchScan::Sweep:
+		// A range of blocks; no ORDER BY: the run moves on by the range.
+		columns = "ctid";
+		resume = fmt::format(" AND ctid >= ${} AND ctid < ${}", c.resume_param, c.resume_param + 1);
+		break;
+	}
+	return fmt::format("SELECT {} FROM {} WHERE {}{}{}{} LIMIT ${} {} SKIP LOCKED", columns, from, c.predicate,
+	                   resume, sort.empty() ? "" : " ORDER BY ", sort, c.limit_param, c.lock);
+}
+
+// The last row locked, in the order of the scan: where the next batch resumes.
+std::string
+resume_point(const BatchParts &p, const BatchShape &shape)
+{
+	if (shape.scan != BatchScan::Keyset)
+		return "";
+	std::vector<std::string> descending;
+	for (const auto &column : p.order)
+		descending.push_back(column + " DESC");
+	return fmt::format(", last.* FROM (SELECT) AS one LEFT JOIN (SELECT {} FROM batch ORDER BY {} LIMIT 1) AS last ON true",
+	                   fmt::join(p.order, ", "), fmt::join(descending, ", "));
+}
+
+std::string
+batch_statement(const BatchParts &p, const Change &c, const BatchShape &shape)
+{
+	check_shape(shape);
+	bool by_ctid = shape.match == RowMatch::Ctid;
+	std::string verb = fmt::format("{} {}{}{}", c.verb, by_ctid ? "ONLY " : "", p.table, c.set);
+	std::string rows = by_ctid ? "ctid = ANY (ARRAY(SELECT ctid FROM batch))"
+	                           : fmt::format("{} IN (SELECT {} FROM batch)", p.key_row, p.key_list);
+	return fmt::format("WITH batch AS MATERIALIZED ({}),"
+	                   " changed AS ({} WHERE {} AND {} RETURNING 1)"
+	                   " SELECT (SELECT pg_catalog.count(*) FROM changed), (SELECT pg_catalog.count(*) FROM batch){}",
+	                   batch_query(p, c, shape), verb, rows, c.predicate, resume_point(p, shape));
+}
+
+// A CREATE INDEX statement; PostgreSQL picks the index name.
+std::string
+create_index(const BatchParts &p, bool ties, bool concurrently)
+{
+	std::string columns = ties ? fmt::format("{}", fmt::join(p.order, ", ")) : p.timestamp;
+	return fmt::format("CREATE INDEX {}ON {} ({})", concurrently ? "CONCURRENTLY " : "", p.table, columns);
+}
+
+} // namespace
+
+ExpiryPlan::ExpiryPlan(const BatchTarget &target, const std::string &status_column, KeywordCheck is_keyword,
+                       RowLock lock)
+    : parts_(BatchParts::of(target, is_keyword)), status_(quote_identifier(status_column, is_keyword)), lock_(lock),
+      ties_(target.timestamp_has_ties)
 {
 }
 
 std::string
-ExpiryPlan::batch_sql() const
+ExpiryPlan::batch_sql(const BatchShape &shape) const
 {
-	return fmt::format("UPDATE {0} SET {1} = $1 WHERE {2} IN (SELECT {3} FROM {0}"
-	                   " WHERE {1} <> ALL ($2) AND {4} < pg_catalog.now() - $3{5}"
-	                   " ORDER BY {4} LIMIT $4 FOR UPDATE SKIP LOCKED)",
-	                   parts_.table, status_, parts_.key_row, parts_.key_list, parts_.timestamp, parts_.filter);
+	Change c{lock_ == RowLock::NoKeyUpdate ? "FOR NO KEY UPDATE" : "FOR UPDATE",
+	         fmt::format("{} <> ALL ($2) AND {} < pg_catalog.now() - $3{}", status_, parts_.timestamp, parts_.filter),
+	         "UPDATE", " SET " + status_ + " = $1", 4, 5};
+	return batch_statement(parts_, c, shape);
 }
 
 std::string
@@ -141,26 +236,32 @@ ExpiryPlan::terminal_predicate(const std::vector<std::string> &terminal) const
 std::string
 ExpiryPlan::index_advice(const std::vector<std::string> &terminal, bool concurrently) const
 {
-	return create_index(parts_.table, parts_.timestamp, concurrently) + " WHERE " + terminal_predicate(terminal);
+	return create_index(parts_, ties_, concurrently) + " WHERE " + terminal_predicate(terminal);
 }
 
-PurgePlan::PurgePlan(const BatchTarget &target, KeywordCheck is_keyword) : parts_(BatchParts::of(target, is_keyword))
+std::string
+ExpiryPlan::plain_index(bool concurrently) const
+{
+	return create_index(parts_, ties_, concurrently);
+}
+
+PurgePlan::PurgePlan(const BatchTarget &target, KeywordCheck is_keyword)
+    : parts_(BatchParts::of(target, is_keyword)), ties_(target.timestamp_has_ties)
 {
 }
 
 std::string
-PurgePlan::batch_sql() const
+PurgePlan::batch_sql(const BatchShape &shape) const
 {
-	return fmt::format("DELETE FROM {0} WHERE {1} IN (SELECT {2} FROM {0}"
-	                   " WHERE {3} < pg_catalog.now() - $1{4}"
-	                   " ORDER BY {3} LIMIT $2 FOR UPDATE SKIP LOCKED)",
-	                   parts_.table, parts_.key_row, parts_.key_list, parts_.timestamp, parts_.filter);
+	Change c{"FOR UPDATE", fmt::format("{} < pg_catalog.now() - $1{}", parts_.timestamp, parts_.filter),
+	         "DELETE FROM", "", 2, 3};
+	return batch_statement(parts_, c, shape);
 }
 
 std::string
 PurgePlan::index_advice(bool concurrently) const
 {
-	return create_index(parts_.table, parts_.timestamp, concurrently);
+	return create_index(parts_, ties_, concurrently);
 }
 
 std::string
