@@ -7,11 +7,29 @@ FM, FP, CL, CB = "pg_foreman", "pg_foreman parallel", "pg_cron (libpq)", "pg_cro
 
 
 def windows(r, system):
-    return [x for x in r.get("windows", []) if x["system"] == system]
+    return [x for x in r.get("windows", []) if x["system"] == system and x["jobs"] > 1]
+
+
+def p95(xs):
+    s = sorted(xs)
+    k = (len(s) - 1) * 0.95
+    lo = int(k)
+    return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (k - lo)
+
+
+def boundaries(r):
+    """p95 start delay of each boundary: is one of them the outlier?"""
+    out = []
+    for s in (FM, FP, CL, CB):
+        w = windows(r, s)
+        if w:
+            out.append(f"  {s:20} p95 by boundary, ms: " + ", ".join(f"{p95(x['delays_ms']):.0f}" for x in w))
+    return out
 
 
 def cpu_by_process(r):
-    out = ["CPU per run by process (ms; live processes; 'ended' is processes that ended, e.g. pg_cron's connections):"]
+    out = ["CPU per run by process, ms ('other': the postmaster and the processes that ended, e.g. pg_cron's"
+           " connections):"]
     for s in (FM, FP, CL, CB):
         w = windows(r, s)
         if not w:
@@ -23,7 +41,7 @@ def cpu_by_process(r):
                 acc[k] = acc.get(k, 0) + v
         ended = sum(x["cpu_ms"] for x in w) - sum(acc.values())
         top = sorted(acc.items(), key=lambda kv: -kv[1])[:4]
-        out.append(f"  {s:20} " + ", ".join(f"{k} {v / n:.3f}" for k, v in top) + f", ended {ended / n:.3f}")
+        out.append(f"  {s:20} " + ", ".join(f"{k} {v / n:.3f}" for k, v in top) + f", other {ended / n:.3f}")
     return out
 
 
@@ -92,7 +110,7 @@ def expiry_lines(expiry):
 
 
 def lines(r, expiry):
-    out = cpu_by_process(r) + windows_lines(r)
+    out = cpu_by_process(r) + windows_lines(r) + boundaries(r)
     for part in (throughput_lines(r), memory_lines(r), idle_lines(r), expiry_lines(expiry)):
         out += part
     return out

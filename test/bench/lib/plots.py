@@ -31,8 +31,9 @@ SERIES = (("pg_foreman", "pg_foreman, sequential tier", "tab:blue"),
 
 def subtitle(r):
     m = r.get("machine", {})
-    q = " - QUICK TRY, does not answer issue 15" if r.get("quick") else ""
-    return (f"{m.get('nproc', '?')} CPUs, {m.get('postgres', '?')}, pg_foreman {m.get('pg_foreman', '?')} "
+    pg = m.get("postgres", "?").split(" (")[0].split(" on ")[0]
+    q = "\nQUICK TRY: does not answer issue 15" if r.get("quick") else ""
+    return (f"{m.get('nproc', '?')} CPUs, {pg}, pg_foreman {m.get('pg_foreman', '?')} "
             f"({m.get('source', '?')}), pg_cron {m.get('pg_cron', '?')}{q}")
 
 
@@ -57,7 +58,7 @@ def start_delay(r, path):
         raise LookupError("no start delays of the 100-job boundaries")
     for ms, what in ((25, "target p95, sequential: 25 ms"), (10, "target p95, parallel: 10 ms")):
         ax.axvline(ms, color="grey", linestyle=":", linewidth=1)
-        ax.text(ms, 0.02, " " + what, rotation=90, fontsize=7, color="grey", va="bottom")
+        ax.text(ms, 0.5, " " + what, rotation=90, fontsize=7, color="grey", va="center")
     ax.axhline(0.95, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("start delay (ms after the boundary, log scale)")
@@ -87,7 +88,7 @@ def throughput(r, path):
     ax.set_xlabel("seconds into the throughput window")
     ax.set_ylabel("runs started per second")
     ax.set_title("one sequential tier, 1,000 x SELECT 1 every 100 ms, full history\n" + subtitle(r), fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.grid(True, alpha=0.3)
     save(fig, path)
 

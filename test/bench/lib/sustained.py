@@ -147,7 +147,7 @@ class Sustained:
                 p = self.mem_point(n)
                 log(f"memory: {n:,} runs ({(n - self.warm['runs']) / (time.time() - t_start):,.0f} runs/s): "
                     f"RssAnon {p['RssAnon']:,} kB ({(p['RssAnon'] - self.warm['RssAnon']) / 1024:+.2f} MiB)")
-                nxt += step
+                nxt = self.warm["runs"] + step * ((n - self.warm["runs"]) // step + 1)
                 if n >= target:
                     break
             if n > last:
