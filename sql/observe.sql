@@ -107,9 +107,9 @@ SELECT count(*) AS jobs_nobody_sees FROM foreman.job_stats('2025-01-01 00:00:00+
 RESET ROLE;
 
 -- Counters: every finished run is counted on its job when its summary is
--- written, skipped fire times when they are recorded; they never go down,
--- whatever the history keeps. The recorded history above was written
--- without summaries: only its skipped row counted.
+-- written, skipped fire times when they are recorded, by the coordinator's
+-- own statements; they never go down, whatever the history keeps. The
+-- recorded history above was inserted directly: none of it is counted.
 SELECT job_name, runs_succeeded, runs_failed, runs_timed_out, runs_cancelled, runs_crashed, runs_skipped,
        last_succeeded_at
   FROM foreman.job WHERE job_name IN ('nightly_report', 'thumbnails') ORDER BY job_name;

@@ -130,7 +130,7 @@ mark_orphans_once()
 	LWLockRelease(sh->lock);
 	int64 n = mark_orphaned_runs(coord.args.tier_id, live, nlive);
 	if (n > 0)
-		ereport(LOG, (errmsg("%s marked %lld orphaned runs as crashed", coord.name, (long long)n)));
+		ereport(LOG, (errmsg("%s marked %lld orphaned runs (crashed, or not started)", coord.name, (long long)n)));
 	mark_reboot_jobs_due(coord.args.tier_id);
 	coord.orphans_checked = true;
 	coord.summaries_pending = true; // any a predecessor left waiting
@@ -240,7 +240,8 @@ iteration()
 
 	// A run's outcome not yet recorded comes first; until it is, nothing
 	// else runs (the tier is blocked, and says so).
-	if (!runner_flush_pending()) {
+	// So do the runs of a batch an error stopped: recorded as not started.
+	if (!runner_flush_pending() || !abandon_queue(NotStarted::Abandoned)) {
 		transition(CoordState::Blocked);
 		publish_progress(psprintf("blocked: recording the last run: %s", runner_last_error()));
 		sleep_on_latch(1000);
@@ -355,9 +356,11 @@ stop_if_requested()
 	// Deposed by the launcher for stalling: another coordinator took over.
 	if (coord.slot >= 0 && my_slot().deposed) {
 		ereport(LOG, (errmsg("%s was deposed for stalling; exiting without running anything more", coord.name)));
+		(void)abandon_queue(NotStarted::Abandoned);
 		proc_exit(0);
 	}
 	if (runner_stop_requested()) {
+		(void)abandon_queue(NotStarted::Stopping);
 		transition(CoordState::Stopping);
 		ereport(LOG, (errmsg("%s stopping", coord.name)));
 		proc_exit(0);

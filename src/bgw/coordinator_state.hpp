@@ -7,6 +7,7 @@
 
 #include "bgw/coordinator.hpp"
 #include "bgw/executor.hpp"
+#include "bgw/job_runner.hpp"
 #include "bgw/launcher.hpp"
 #include "bgw/run_store.hpp"
 #include "bgw/shmem.hpp"
@@ -93,6 +94,9 @@ RunPlan plan_job(const DueJob &job, TimestampTz now);
 // sequential.cpp: runs due jobs one after another; returns the latch timeout
 // the cycle asks for (0: read again at once), given the tier's default.
 long run_sequential(List *due, long timeout);
+// Records the runs of the batch that were recorded and will not start
+// ('skipped', why); false while one waits to be recorded (kept pending).
+bool abandon_queue(NotStarted why);
 
 // parallel.cpp
 void reap_executors();

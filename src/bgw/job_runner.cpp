@@ -353,8 +353,8 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
                const RunHooks &hooks)
 {
 	if (got_sigterm) {
-		runner_not_started(job, run_id, attempt, started);
-		return core::RunStatus::Cancelled;
+		(void)runner_not_started(run_id, job.job_id, attempt, NotStarted::Stopping);
+		return core::RunStatus::Skipped;
 	}
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
@@ -381,6 +381,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		job_terminated = false;
 		cancelled_at = 0;
 		totals_reported = false;
+		o.started_at = GetCurrentTimestamp();
 		in_job = true;
 		if (got_sigterm)
 			cancel_job();
@@ -415,24 +416,35 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 	return o.status;
 }
 
-void
-runner_not_started(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started)
+bool
+runner_not_started(int64 run_id, int64 job_id, int32 attempt, NotStarted why)
 {
 	RunOutcome o{};
-	o.status = core::RunStatus::Cancelled;
+	o.status = core::RunStatus::Skipped;
 	o.attempt = attempt;
 	o.batches = -1;
 	o.stopping = true;
-	o.sqlstate = "57014";
-	if (got_sigterm) {
+	switch (why) {
+	case NotStarted::Stopping:
 		o.reason = "stopping";
 		o.message = "the process was stopping before the job started; it did not run";
-	} else {
+		break;
+	case NotStarted::NotConfirmed:
 		o.reason = "start not confirmed";
 		o.message = "the wait for the synchronous standby to confirm the run's start was cancelled; "
 		            "the job did not run";
+		break;
+	case NotStarted::Abandoned:
+		o.reason = "not started";
+		o.message = "its start was recorded with others in one commit, and the coordinator stopped running "
+		            "that batch (it lost the lead or met an error) before this one; it did not run";
+		break;
 	}
-	record_outcome(job, run_id, o, started);
+	o.finished_at = GetCurrentTimestamp();
+	if (pending.pending && !runner_flush_pending())
+		return false;
+	keep_pending(run_id, job_id, o);
+	return runner_flush_pending();
 }
 
 

@@ -34,7 +34,17 @@ void runner_sigint(SIGNAL_ARGS);
 // the job must not start: runner_not_started records why.
 void runner_durable_begin();
 bool runner_durable_end();
-void runner_not_started(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started);
+
+// A recorded run that will not start: its fire time did not run, and its
+// row says so ('skipped', with the reason). False when it could not be
+// recorded yet (kept pending, as runner_execute's outcomes; nothing else is
+// recorded before it).
+enum class NotStarted {
+	Stopping,     // the process is stopping
+	NotConfirmed, // the synchronous standby did not confirm its start
+	Abandoned,    // queued in a batch the coordinator stopped running
+};
+bool runner_not_started(int64 run_id, int64 job_id, int32 attempt, NotStarted why);
 
 // True while a job's command runs in this process.
 bool runner_in_job();

@@ -33,6 +33,7 @@ start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 	runner_durable_begin();
 	internal_xact_begin(true);
 	RunPlan plan = plan_job(job, now);
+	plan.start.for_executor = true;
 	int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
 	if (run_id != 0 && coord.cap_was_reached && now - plan.start.scheduled_for > USECS_PER_SEC)
 		mark_run_delayed(run_id, (now - plan.start.scheduled_for) / 1000);
@@ -41,7 +42,8 @@ start_run_record(const DueJob &job, TimestampTz now, int32 *attempt)
 	// A start the synchronous standby did not confirm (or a coordinator
 	// that stops) hands nothing over: the run is recorded as not started.
 	if (run_id != 0 && !runner_durable_end()) {
-		runner_not_started(job, run_id, plan.start.attempt, now);
+		(void)runner_not_started(run_id, job.job_id, plan.start.attempt,
+		                   runner_stop_requested() ? NotStarted::Stopping : NotStarted::NotConfirmed);
 		return 0;
 	}
 	return run_id;

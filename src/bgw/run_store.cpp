@@ -31,13 +31,19 @@ enum TierColumn { kTickMs, kTierEnabled, kNextDue, kConcurrency };
 
 #define TIER_STATE_SQL(CHAIN_DUE)                                                                               \
 	"SELECT (extract(epoch FROM t.tick) * 1000)::int8 AS tick_ms, t.enabled, t.concurrency,"                 \
-	"       least((SELECT least(min(j.next_run_at) FILTER (WHERE j.enabled),"                                \
-	"                           min(j.retry_at) FILTER (WHERE j.enabled), min(j.run_requested_at))"          \
-	"                FROM foreman.job j WHERE j.tier_id = t.tier_id)" CHAIN_DUE ") AS next_due"               \
+	"       least((SELECT j.next_run_at FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled"        \
+	"                 AND j.next_run_at IS NOT NULL ORDER BY j.next_run_at LIMIT 1),"                        \
+	"             (SELECT j.retry_at FROM foreman.job j WHERE j.tier_id = t.tier_id AND j.enabled"           \
+	"                 AND j.retry_at IS NOT NULL ORDER BY j.retry_at LIMIT 1),"                              \
+	"             (SELECT min(j.run_requested_at) FROM foreman.job j WHERE j.tier_id = t.tier_id"            \
+	"                 AND j.run_requested_at IS NOT NULL)" CHAIN_DUE ") AS next_due"                         \
 	"  FROM foreman.tier t WHERE t.tier_id = $1"
 Statement tier_state_stmt = {
+	// Pending chain requests are few: read from their side (a join may be
+	// planned from the tier's jobs, reading every one).
 	TIER_STATE_SQL(", (SELECT min(cr.requested_at) FROM foreman.chain_request cr"
-	               "    JOIN foreman.job cj ON cj.job_id = cr.job_id WHERE cj.tier_id = t.tier_id AND cj.enabled)"),
+	               "    WHERE (SELECT cj.tier_id = t.tier_id AND cj.enabled FROM foreman.job cj"
+	               "            WHERE cj.job_id = cr.job_id))"),
 	TIER_STATE_SQL(""), 1, {INT4OID}, kTierColumns, 4};
 
 // ---------------------------------------------------------------------------
@@ -85,19 +91,28 @@ static_assert(kJobColumnCount == sizeof kJobColumns / sizeof *kJobColumns);
 
 // Due: a fire time, a retry (of an enabled job), a run_now request (also of
 // a paused job), or a run as a downstream - each found through its own index.
+// Each branch reads at most $3 rows, in its index's order: a job among the
+// first $3 by least(...) is among the first $3 of the branch of its earliest
+// time, so the tier's other due jobs are not read at all. As an array (an
+// InitPlan), whatever the table's statistics say: the rows are then fetched
+// by key.
 #define DUE_IDS_SQL(CHAIN)                                                                                  \
-	" WHERE j.job_id IN (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND next_run_at <= $2" \
+	" WHERE j.job_id = ANY (ARRAY((SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND next_run_at <= $2" \
+	"                     ORDER BY next_run_at LIMIT $3)"                                                    \
 	"                    UNION ALL"                                                                         \
-	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND retry_at <= $2"  \
+	"                    (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND enabled AND retry_at <= $2" \
+	"                     ORDER BY retry_at LIMIT $3)"                                                       \
 	"                    UNION ALL"                                                                         \
-	"                    SELECT job_id FROM foreman.job WHERE tier_id = $1 AND run_requested_at <= $2" CHAIN ")"
+	"                    (SELECT job_id FROM foreman.job WHERE tier_id = $1 AND run_requested_at <= $2"     \
+	"                     ORDER BY run_requested_at LIMIT $3)" CHAIN "))"
 #define DUE_ORDER(CHAIN)                                                                                    \
 	" ORDER BY least(j.next_run_at, j.run_requested_at, j.retry_at" CHAIN "), j.job_id LIMIT $3"
 Statement load_due_stmt = {
 	JOB_ROW_SQL_V1_1 DUE_IDS_SQL("                    UNION ALL"
-	                             "                    SELECT cr.job_id FROM foreman.chain_request cr"
-	                             "                      JOIN foreman.job cj ON cj.job_id = cr.job_id"
-	                             "                     WHERE cj.tier_id = $1 AND cj.enabled")
+	                             "                    (SELECT cr.job_id FROM foreman.chain_request cr"
+	                             "                     WHERE (SELECT cj.tier_id = $1 AND cj.enabled FROM foreman.job cj"
+	                             "                             WHERE cj.job_id = cr.job_id)"
+	                             "                     ORDER BY cr.requested_at LIMIT $3)")
 		DUE_ORDER(", cq.requested_at"),
 	JOB_ROW_SQL_V1_0 DUE_IDS_SQL("") DUE_ORDER(""), 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
 
@@ -141,11 +156,11 @@ Statement begin_run_stmt = {
 
 // A fire time decided against (misfire, overlap) or folded into another run
 // (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
-#define SKIP_SQL(OWNER_NAME_COL)                                                                                 \
+#define SKIP_SQL(OWNER_NAME_COL, COUNT)                                                                          \
 	"WITH l AS (SELECT 1 FROM foreman.tier_lease WHERE tier_id = $10 AND epoch = $11 FOR SHARE),"              \
 	" j AS ("                                                                                                  \
 	"  UPDATE foreman.job SET next_run_at = CASE WHEN $7 THEN $8 ELSE next_run_at END,"                        \
-	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END"                             \
+	"         run_requested_at = CASE WHEN $9 THEN NULL ELSE run_requested_at END" COUNT                       \
 	"   WHERE " JOB_ROW_UNLOCKED " AND revision = $2 AND (enabled OR $9) AND EXISTS (SELECT FROM l)"            \
 	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                          \
 	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, reason,"     \
@@ -154,7 +169,7 @@ Statement begin_run_stmt = {
 	"       clock_timestamp() FROM j "                                                                         \
 	"RETURNING run_id"
 Statement skip_stmt = {
-	SKIP_SQL(", owner_name"), SKIP_SQL(""), 11,
+	SKIP_SQL(", owner_name", ", runs_skipped = runs_skipped + 1"), SKIP_SQL("", ""), 11,
 	{INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, BOOLOID, INT4OID, INT8OID},
 	kRunIdColumns, 1};
 
@@ -196,11 +211,19 @@ Statement chain_advance_stmt = {"SELECT foreman._chain_advance($1)", nullptr, 1,
 Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", nullptr, 1, {INT8OID}, nullptr, 0};
 
 // A run ends: its row ($11: kept, else dropped once the summary is applied)
-// and, when $10 (the job's row was taken), the job's summary.
-#define FINISH_SQL(PENDING, RETRY_CHAIN)                                                                          \
+// and, when $10 (the job's row was taken), the job's summary - with the
+// job's counters of finished runs (and of the fire times a crash back-off
+// passes over, $19), which never decrease.
+#define FINISH_COUNTERS                                                                                         \
+	", runs_succeeded = runs_succeeded + ($2 = 'succeeded')::int, runs_failed = runs_failed + ($2 = 'failed')::int," \
+	"  runs_timed_out = runs_timed_out + ($2 = 'timed_out')::int,"                                              \
+	"  runs_cancelled = runs_cancelled + ($2 = 'cancelled')::int, runs_crashed = runs_crashed + ($2 = 'crashed')::int," \
+	"  runs_skipped = runs_skipped + ($19 IS NOT NULL)::int + ($2 = 'skipped')::int,"                            \
+	"  last_succeeded_at = CASE WHEN $2 = 'succeeded' THEN $8 ELSE last_succeeded_at END"
+#define FINISH_SQL(PENDING, RETRY_CHAIN, COUNT)                                                                   \
 	"WITH j AS ("                                                                                                 \
 	"  UPDATE foreman.job SET last_run_id = $1, last_status = $2, last_finished_at = $8,"                         \
-	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15" RETRY_CHAIN ","                    \
+	"         consecutive_failures = $13, retry_at = $14, retry_attempt = $15" RETRY_CHAIN COUNT ","              \
 	"         enabled = enabled AND $16::text IS NULL,"                                                           \
 	"         disabled_reason = coalesce($16, disabled_reason),"                                                  \
 	"         next_run_at = CASE WHEN $16::text IS NOT NULL THEN NULL ELSE $17 END"                               \
@@ -208,7 +231,8 @@ Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", null
 	"  RETURNING 1),"                                                                                             \
 	" r AS ("                                                                                                     \
 	"  UPDATE foreman.job_run SET status = $2, finished_at = $8, rows_affected = $3, command_tag = $4, sqlstate = $5," \
-	"         message = $6, batches = $7, reason = coalesce($9, reason)" PENDING                                  \
+	"         message = $6, batches = $7, reason = coalesce($9, reason), started_at = coalesce($20, started_at)"     \
+	PENDING                                                                                                       \
 	"   WHERE run_id = $1 AND ($11 OR NOT $10)"                                                                   \
 	"  RETURNING 1),"                                                                                             \
 	" d AS (DELETE FROM foreman.job_run WHERE run_id = $1 AND NOT $11 AND $10 RETURNING 1),"                      \
@@ -220,9 +244,9 @@ Statement job_exists_stmt = {"SELECT 1 FROM foreman.job WHERE job_id = $1", null
 	"         FROM foreman.job WHERE job_id = $12 AND $10 AND $19 IS NOT NULL RETURNING 1)"                        \
 	"SELECT (SELECT count(*) FROM j) + (SELECT count(*) FROM r) + (SELECT count(*) FROM d) + (SELECT count(*) FROM b)"
 Statement finish_stmt = {
-	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18"), FINISH_SQL("", ""), 19,
+	FINISH_SQL(", summary_pending = NOT $10", ", retry_chain_id = $18", FINISH_COUNTERS), FINISH_SQL("", "", ""), 20,
 	{INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, INT8OID,
-	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID},
+	 INT4OID, TIMESTAMPTZOID, INT4OID, TEXTOID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID},
 	nullptr, 0};
 
 // A run's row as recorded, to apply its job's summary later.
@@ -243,14 +267,27 @@ Statement pending_stmt = {
 // The product's own bounded batch, applied to itself: runs left 'running' by
 // a process that is gone are 'crashed'; their jobs' summaries follow.
 Statement mark_orphans_stmt = {
-	"UPDATE foreman.job_run"
-	"   SET status = 'crashed', finished_at = clock_timestamp(), reason = 'process ended',"
-	"       message = format('the process running it (pid %s) ended before the run finished', pid)"
-	" WHERE run_id IN (SELECT run_id FROM foreman.job_run"
-	"                   WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
-	"                     AND (pid IS NULL OR pid <> ALL ($3))"
-	"                   ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED)"
-	" RETURNING" RUN_COLUMNS_SQL,
+	"WITH c AS (SELECT run_id, pid FROM foreman.job_run"
+	"            WHERE tier_id = $1 AND status = 'running' AND pid IS DISTINCT FROM $2"
+	"              AND (pid IS NULL OR pid <> ALL ($3))"
+	"            ORDER BY run_id LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+	// A process runs one job at a time, in the order their starts were
+	// recorded: of its runs, the first may have been running; those after
+	// it were queued behind it, never started. A run no process had taken
+	// was waiting for an executor. (A process's runs beyond these 1000 would
+	// be taken for its first; a batch holds far fewer.)
+	"     o AS (SELECT run_id, pid IS NOT NULL AND run_id = min(run_id) OVER (PARTITION BY pid) AS ran FROM c)"
+	"UPDATE foreman.job_run r"
+	"   SET status = CASE WHEN o.ran THEN 'crashed' ELSE 'skipped' END, finished_at = clock_timestamp(),"
+	"       reason = CASE WHEN o.ran THEN 'process ended' ELSE 'not started' END,"
+	"       message = CASE WHEN o.ran THEN format('the process running it (pid %s) ended before the run finished', r.pid)"
+	"                      WHEN r.pid IS NULL THEN 'it was waiting for an executor when the process that recorded it"
+	" ended: it did not run'"
+	"                      ELSE format('its start was recorded with others in one commit, and the process (pid %s)"
+	" ended before it started it: it did not run', r.pid) END"
+	"  FROM o WHERE r.run_id = o.run_id"
+	" RETURNING r.run_id, r.job_id, r.status, r.rows_affected, r.command_tag, r.sqlstate, r.message, r.batches,"
+	"           r.finished_at, r.reason, r.attempt",
 	nullptr, 3, {INT4OID, INT4OID, INT4ARRAYOID}, kRunColumns, 11};
 
 // An executor ended without recording its run (it failed before it could).
@@ -589,6 +626,8 @@ begin_run(const DueJob &job, const RunStart &start)
 		nulls[10] = 'n';
 	if (start.chain_id == 0)
 		nulls[11] = 'n';
+	if (start.for_executor)
+		nulls[6] = 'n';
 	if (execute(begin_run_stmt, values, nulls, false) == 0)
 		return 0;
 	return int64_column(begin_run_stmt, 0, 0, 0);
@@ -646,10 +685,10 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 		applied = execute(job_exists_stmt, jvalues, nullptr, false) == 0;
 	}
 
-	Datum values[19];
-	char nulls[20];
-	memset(nulls, ' ', 19);
-	nulls[19] = '\0';
+	Datum values[20];
+	char nulls[21];
+	memset(nulls, ' ', 20);
+	nulls[20] = '\0';
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(pg::run_status_name(o.status));
 	values[2] = Int64GetDatum((int64)o.rows);
@@ -679,6 +718,9 @@ finish_run(int64 run_id, int64 job_id, const RunOutcome &o)
 	values[18] = TimestampTzGetDatum(summary.backed_off_from);
 	if (!summary.backed_off)
 		nulls[18] = 'n';
+	values[19] = TimestampTzGetDatum(o.started_at);
+	if (o.started_at == 0)
+		nulls[19] = 'n';
 	execute(finish_stmt, values, nulls, false);
 	// Retries of an upstream happen before its downstreams decide.
 	if (chained && !summary.has_retry && catalog_level() != CatalogLevel::V1_0) {

@@ -91,6 +91,7 @@ struct RunStart {
 	bool clear_request;         // it consumes the job's run_now request
 	int64 chain_id;             // the pipeline instance it belongs to (0: it starts its own, if any)
 	bool consume_chain_request; // it is the downstream run its upstreams requested
+	bool for_executor;          // an executor will run it: no process has it yet (pid NULL until it takes it)
 };
 
 // Records a run as started: advances the job's next_run_at (or clears its
@@ -125,6 +126,7 @@ struct RunOutcome {
 	const char *command_tag;
 	const char *sqlstate;
 	const char *message;
+	TimestampTz started_at;    // when the command started (0: as recorded when the run was)
 	TimestampTz finished_at;
 	int32 attempt;
 	bool stopping;             // its process was being stopped (no retry now)

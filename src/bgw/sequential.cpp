@@ -1,5 +1,15 @@
 // sequential.cpp: a sequential tier runs its due jobs one after another, in
 // the coordinator's own process.
+//
+// The starts of several due jobs are recorded in one durable commit (a
+// batch), then the jobs run in that order: one WAL flush for the batch, not
+// one per run. Only jobs known to be short wait in a batch behind others
+// (their previous runs took kBatchBudgetUs in all), so a recorded start is
+// followed by the real one within milliseconds. A run recorded in a batch
+// that will not start (the coordinator stops, loses the lead, meets an
+// error) is recorded 'skipped' (reason 'not started'); after a crash, the
+// next leader tells the one run that may have been running from those
+// queued behind it (mark_orphaned_runs).
 #include "bgw/coordinator_state.hpp"
 #include "bgw/job_runner.hpp"
 
@@ -11,62 +21,128 @@ namespace foreman::bgw {
 
 namespace {
 
-constexpr long kLockedRetryMs = 250; // due jobs whose rows their owners hold are tried again this often
+constexpr long kLockedRetryMs = 250;   // due jobs whose rows their owners hold are tried again this often
+constexpr int kMaxBatch = 64;          // starts recorded in one commit
+constexpr int64 kBatchBudgetUs = 20000; // how long the runs ahead of a queued one may have taken, in all
 
-// What became of a due job in this cycle.
-enum class JobStep {
-	Ran,   // its run started (and ended)
-	Moved, // a fire time was recorded as skipped: the job moved on
-	Stuck, // nothing was written: it changed since it was loaded, or its owner holds its row
+// The runs of the batch being run: recorded, not yet started. Kept across
+// a bookkeeping error (which resets the cycle's memory), so that what was
+// recorded and will not run is recorded as such.
+struct Queue {
+	int64 run_ids[kMaxBatch];
+	int64 job_ids[kMaxBatch];
+	int32 attempts[kMaxBatch];
+	const DueJob *jobs[kMaxBatch]; // valid within the cycle that recorded them
+	int n;
+	int next;
 };
+Queue queue;
 
-// Runs one due job: record it as running (and advance its schedule) in one
-// committed, durable transaction; run the command as the owner; record the
-// outcome.
-JobStep
-run_job(const DueJob &job)
+// How long the job's previous run took, or -1 when unknown.
+int64
+previous_run_us(const DueJob &job)
+{
+	const pg::DuePolicyPg &p = job.policy;
+	if (!p.has_last_run || p.last_finished < p.last_started)
+		return -1;
+	return p.last_finished - p.last_started;
+}
+
+// Records the starts of the next due jobs, from due[*next] on, in one
+// durable commit: the first one, and after it those whose runs ahead of them
+// are known to be short. Sets *progress when a job moved on (a run or a
+// skipped fire time recorded).
+void
+record_batch(DueJob **due, int ndue, int *next, bool *progress)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	transition(CoordState::Bookkeeping, &job, now);
+	transition(CoordState::Bookkeeping, due[*next], now);
+	queue.n = queue.next = 0;
+	int n = 0;
+	int64 ahead_us = 0; // the runs queued so far took this long last time (-1: unknown)
 	runner_durable_begin();
 	internal_xact_begin(true);
-	RunPlan plan = plan_job(job, now);
-	int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
-	internal_xact_commit();
-	if (run_id == 0)
-		return plan.skip_recorded ? JobStep::Moved : JobStep::Stuck;
-	if (!runner_durable_end()) {
-		runner_not_started(job, run_id, plan.start.attempt, now);
-		return JobStep::Ran;
+	while (*next < ndue && n < kMaxBatch) {
+		const DueJob &job = *due[*next];
+		if (n > 0 && (ahead_us < 0 || ahead_us > kBatchBudgetUs))
+			break;
+		(*next)++;
+		RunPlan plan = plan_job(job, now);
+		int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
+		*progress |= plan.skip_recorded || run_id != 0;
+		if (run_id == 0)
+			continue;
+		int64 took = previous_run_us(job);
+		ahead_us = took < 0 || ahead_us < 0 ? -1 : ahead_us + took;
+		int i = n++;
+		queue.run_ids[i] = run_id;
+		queue.job_ids[i] = job.job_id;
+		queue.attempts[i] = plan.start.attempt;
+		queue.jobs[i] = &job;
 	}
+	internal_xact_commit();
+	queue.n = n; // only what committed
+	if (n > 0 && !runner_durable_end())
+		(void)abandon_queue(runner_stop_requested() ? NotStarted::Stopping : NotStarted::NotConfirmed);
+}
 
+// Runs the recorded batch, in order, while this process leads and is not
+// stopping.
+void
+run_queue()
+{
 	static const RunHooks hooks = {
 		[](const DueJob &j, TimestampTz started) { transition(CoordState::Running, &j, started); },
 	};
-	(void)runner_execute(job, run_id, plan.start.attempt, now, coord.job_context, hooks);
-	transition(CoordState::Bookkeeping, &job, now);
-	keep_leadership_after_job(job);
+	while (queue.next < queue.n) {
+		if (runner_stop_requested() || !coord.leader || (coord.slot >= 0 && my_slot().deposed))
+			break;
+		const DueJob &job = *queue.jobs[queue.next];
+		int i = queue.next++;
+		TimestampTz started = GetCurrentTimestamp();
+		(void)runner_execute(job, queue.run_ids[i], queue.attempts[i], started, coord.job_context, hooks);
+		transition(CoordState::Bookkeeping, &job, started);
+		keep_leadership_after_job(job);
 
-	Shared *sh = shared();
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	my_slot().runs++;
-	LWLockRelease(sh->lock);
-	return JobStep::Ran;
+		Shared *sh = shared();
+		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+		my_slot().runs++;
+		LWLockRelease(sh->lock);
+	}
+	(void)abandon_queue(runner_stop_requested() ? NotStarted::Stopping : NotStarted::Abandoned);
 }
 
 } // namespace
 
+bool
+abandon_queue(NotStarted why)
+{
+	while (queue.next < queue.n) {
+		int i = queue.next;
+		if (!runner_not_started(queue.run_ids[i], queue.job_ids[i], queue.attempts[i], why))
+			return false; // kept pending: the rest when it is recorded
+		queue.next++;
+	}
+	queue.n = queue.next = 0;
+	return true;
+}
+
 long
 run_sequential(List *due, long timeout)
 {
-	if (list_length(due) == 0)
+	int ndue = list_length(due);
+	if (ndue == 0)
 		return -1;
+	DueJob **jobs = static_cast<DueJob **>(palloc(sizeof(DueJob *) * ndue));
+	for (int i = 0; i < ndue; i++)
+		jobs[i] = static_cast<DueJob *>(list_nth(due, i));
 	bool progress = false;
-	ListCell *lc;
-	foreach (lc, due) {
+	int next = 0;
+	while (next < ndue) {
 		stop_if_requested();
 		reload_if_requested();
-		progress |= run_job(*static_cast<DueJob *>(lfirst(lc))) != JobStep::Stuck;
+		record_batch(jobs, ndue, &next, &progress);
+		run_queue();
 		if (!coord.leader)
 			return 0;
 	}
