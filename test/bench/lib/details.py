@@ -87,8 +87,8 @@ def memory_lines(r):
     out = [f"memory: the tput coordinator's RssAnon (MiB) by runs: {line}"]
     if m.get("seconds"):
         n = pts[-1]["runs"] - pts[1]["runs"]
-        out.append(f"  {n:,} runs in {m['seconds']:.0f} s ({n / m['seconds']:,.0f} runs/s, while the idle databases "
-                   "were made and measured)")
+        out.append(f"  {n:,} runs from the warm-up in {m['seconds']:.0f} s ({n / m['seconds']:,.0f} runs/s; the throughput "
+                   "window, then while the idle databases were made and measured)")
     return out
 
 

@@ -36,6 +36,9 @@ class Sustained:
         self.s = bench.s
         self.r = bench.results
         self.idle = None
+        self.warm = None
+        self.mem_step = max(1, self.s["mem_runs"] // 10)
+        self.last_n, self.last_t = 0, time.time()
 
     @staticmethod
     def setup_sql():
@@ -49,7 +52,7 @@ class Sustained:
         self.c.db.rows("ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf()")
         self.pid = self.c.coordinator_pid("tput")
         self.tier_id = self.c.db.value("SELECT tier_id FROM foreman.tier WHERE name = 'tput'")
-        self.r["memory"] = {"pid": self.pid, "points": [{"runs": 0, **self.mem()}]}
+        self.r["memory"] = {"pid": self.pid, "points": [{"runs": 0, "t": time.time(), **self.mem()}]}
         self.r0 = self.runs()
         log(f"throughput: enabling {settings.TPUT_JOBS:,} jobs of SELECT 1 every 100 ms in tier tput "
             f"(coordinator pid {self.pid})")
@@ -74,7 +77,7 @@ class Sustained:
         return int(v)
 
     def mem_point(self, n):
-        p = {"runs": n, **self.mem()}
+        p = {"runs": n, "t": time.time(), **self.mem()}
         self.r["memory"]["points"].append(p)
         return p
 
@@ -86,7 +89,7 @@ class Sustained:
         before, c0 = self.c.per_process(), self.c.cpu()
         while time.time() < t0 + secs:
             time.sleep(min(0.5, max(0.0, t0 + secs - time.time())))
-            self.warmup_point()
+            self.mem_tick()
         c1, t1, after = self.c.cpu(), time.time(), self.c.per_process()
         per_s = self.per_second(t0, t1)
         row = self.c.db.rows(f"""
@@ -125,40 +128,44 @@ class Sustained:
             out[int(s)] = int(k)
         return out
 
-    def warmup_point(self):
-        if len(self.r["memory"]["points"]) == 1:
-            n = self.runs() - self.r0
+    # -------------------------------------------------------------- memory
+    def mem_tick(self):
+        """Records the memory points due by now: the warm-up (the first poll
+        past MEM_WARMUP_RUNS runs), then each tenth of MEM_RUNS after it.
+        True when the last one is taken."""
+        n = self.runs() - self.r0
+        if self.warm is None:
             if n >= settings.MEM_WARMUP_RUNS:
                 self.warm = self.mem_point(n)
-
-    # -------------------------------------------------------------- memory
-    def memory(self):
-        self.c.wait_for("the warm-up runs", lambda: self.warmup_point() or len(self.r["memory"]["points"]) > 1, 60)
+                self.mem_next = n + self.mem_step
+                log(f"memory: warm-up point at {n:,} runs, RssAnon {self.warm['RssAnon']:,} kB; "
+                    f"{self.s['mem_runs']:,} runs from here")
+            return False
         target = self.warm["runs"] + self.s["mem_runs"]
-        step = max(1, self.s["mem_runs"] // 10)
-        nxt = self.warm["runs"] + step
-        log(f"memory: {self.s['mem_runs']:,} runs after the warm-up ({self.warm['runs']:,} runs); "
-            f"RssAnon {self.warm['RssAnon']:,} kB")
-        last, last_t, t_start = self.warm["runs"], time.time(), time.time()
+        if n >= self.mem_next or n >= target:
+            p = self.mem_point(n)
+            log(f"memory: {n:,} runs ({(n - self.warm['runs']) / (p['t'] - self.warm['t']):,.0f} runs/s): "
+                f"RssAnon {p['RssAnon']:,} kB ({(p['RssAnon'] - self.warm['RssAnon']) / 1024:+.2f} MiB)")
+            self.mem_next = self.warm["runs"] + self.mem_step * ((n - self.warm["runs"]) // self.mem_step + 1)
+        self.progress(n)
+        return n >= target
+
+    def progress(self, n):
+        """BenchError when the tier has not run for STALL_SECONDS."""
+        now = time.time()
+        if n > self.last_n:
+            self.last_n, self.last_t = n, now
+        elif now - self.last_t > STALL_SECONDS:
+            raise BenchError(f"no run of tier tput for {STALL_SECONDS} s at {n:,} runs: no memory figure")
+
+    def memory(self):
         self.idle_start()
-        while True:
-            n = self.runs() - self.r0
-            if n >= nxt or n >= target:
-                p = self.mem_point(n)
-                log(f"memory: {n:,} runs ({(n - self.warm['runs']) / (time.time() - t_start):,.0f} runs/s): "
-                    f"RssAnon {p['RssAnon']:,} kB ({(p['RssAnon'] - self.warm['RssAnon']) / 1024:+.2f} MiB)")
-                nxt = self.warm["runs"] + step * ((n - self.warm["runs"]) // step + 1)
-                if n >= target:
-                    break
-            if n > last:
-                last, last_t = n, time.time()
-            elif time.time() - last_t > STALL_SECONDS:
-                raise BenchError(f"no run of tier tput for {STALL_SECONDS} s at {n:,} runs: no memory figure")
+        while not self.mem_tick():
             self.tick()
             time.sleep(0.5)
         if self.c.coordinator_pid("tput") != self.pid:
             raise BenchError("the tput coordinator was replaced during the memory measurement")
-        self.r["memory"]["seconds"] = time.time() - t_start
+        self.r["memory"]["seconds"] = self.r["memory"]["points"][-1]["t"] - self.warm["t"]
 
     # ---------------------------------------------------------------- idle
     def idle_start(self):
