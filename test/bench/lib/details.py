@@ -17,13 +17,26 @@ def p95(xs):
     return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (k - lo)
 
 
+def started(r):
+    """Processes a window started and still had at its end, per window."""
+    out = []
+    for s in (FM, FP):
+        w = [x.get("new_processes") for x in windows(r, s)]
+        if any(w):
+            names = sorted({k for x in w if x for k in x})
+            out.append(f"  {s:20} processes started in each window: " + "; ".join(
+                f"{k} " + ", ".join(str((x or {}).get(k, 0)) for x in w) for k in names))
+    return out
+
+
 def boundaries(r):
     """p95 start delay of each boundary: is one of them the outlier?"""
     out = []
     for s in (FM, FP, CL, CB):
         w = windows(r, s)
         if w:
-            out.append(f"  {s:20} p95 by boundary, ms: " + ", ".join(f"{p95(x['delays_ms']):.0f}" for x in w))
+            out.append(f"  {s:20} by boundary: p95 start delay, ms: " + ", ".join(f"{p95(x['delays_ms']):.0f}" for x in w)
+                       + "; CPU per run, ms: " + ", ".join(f"{x['cpu_ms'] / x['runs']:.3f}" for x in w))
     return out
 
 
@@ -88,7 +101,7 @@ def memory_lines(r):
     if m.get("seconds"):
         n = pts[-1]["runs"] - pts[1]["runs"]
         out.append(f"  {n:,} runs from the warm-up in {m['seconds']:.0f} s ({n / m['seconds']:,.0f} runs/s; the throughput "
-                   "window, then while the idle databases were made and measured)")
+                   "window, then on while the idle databases were made)")
     return out
 
 
@@ -110,7 +123,7 @@ def expiry_lines(expiry):
 
 
 def lines(r, expiry):
-    out = cpu_by_process(r) + windows_lines(r) + boundaries(r)
+    out = cpu_by_process(r) + windows_lines(r) + boundaries(r) + started(r)
     for part in (throughput_lines(r), memory_lines(r), idle_lines(r), expiry_lines(expiry)):
         out += part
     return out

@@ -22,7 +22,7 @@ run histories). pg_foreman's single job is enabled only in the gaps: enabled
 """
 import time
 
-from cluster import hms, log, next_minute, pct, process_deltas, wait_until
+from cluster import hms, log, next_minute, pct, process_deltas, process_name, wait_until
 from pgproc import BenchError
 import settings
 
@@ -32,6 +32,16 @@ SEQ_AT, PAR_AT = 30, 45                      # pg_foreman's seconds in each minu
 WINDOW_HEAD, WINDOW_TAIL = 0.25, 0.2
 GAP_LEAD = 3.0
 DEADLINE = 25.0     # a window's runs must be finished this long after its boundary
+
+
+def new_processes(before, after):
+    """{process name: how many} of the processes that started in a window and
+    are still there (e.g. a parallel tier's executors)."""
+    out = {}
+    for p, (cmd, _) in after.items():
+        if p not in before:
+            out[process_name(cmd)] = out.get(process_name(cmd), 0) + 1
+    return out
 
 
 class Minutes:
@@ -169,7 +179,8 @@ class Minutes:
         self.check_alone(system, kind, t0, t1, first_k, last_k)
         w = {"system": system, "config": mode, "kind": kind, "boundary": boundary, "jobs": n, "runs": n,
              "cpu_ms": (c1 - c0) / 1e6, "seconds": t1 - t0, "done_after_s": t_done - boundary,
-             "delays_ms": delays, "live_process_ms": process_deltas(before, after)}
+             "delays_ms": delays, "live_process_ms": process_deltas(before, after),
+             "new_processes": new_processes(before, after)}
         self.r["windows"].append(w)
         log(f"{system}: {n} job(s) at {hms(boundary)}: done after {t_done - boundary:.3f} s, "
             f"{w['cpu_ms']:.1f} ms CPU in {w['seconds']:.2f} s ({w['cpu_ms'] / n:.3f} ms/run), "

@@ -8,12 +8,12 @@ full history (log_runs = 'all') and durable starts (synchronous_commit on):
   memory      the same coordinator goes on until MEM_RUNS (default 1,000,000)
               runs after a warm-up of 1,000: its private memory (RssAnon of
               /proc/PID/status) at the warm-up and every tenth of the way;
-  idle        meanwhile, once the throughput window is over: IDLE_DBS (50)
-              databases are made from a template with the extension (2 tiers,
-              100 hourly jobs, nothing due for 30 minutes), and the CPU of
-              pg_foreman's launcher and their coordinators is measured over
-              IDLE_SECONDS (60). Only pg_foreman's processes serving them are
-              counted (schedstat), so the tier next door does not enter it.
+  idle        IDLE_DBS (50) databases are made from a template with the
+              extension (2 tiers, 100 hourly jobs, nothing due for 30
+              minutes) while the memory runs go on; once they are done and
+              the tier is stopped, the CPU of pg_foreman's launcher and the
+              idle databases' coordinators is measured over IDLE_SECONDS (60)
+              (schedstat of exactly those processes).
 
 Autovacuum is on in this phase (a tier that updates its 1,000 job rows
 millions of times needs it, as it would in production).
@@ -26,7 +26,7 @@ import settings
 
 MEM_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 STALL_SECONDS = 60      # no run for this long: the memory figure is missing
-IDLE_SETTLE = 10        # seconds between the last idle coordinator's start and the measurement
+IDLE_SETTLE = 10        # seconds between the tier's stop (all idle coordinators up) and the measurement
 
 
 class Sustained:
@@ -35,7 +35,7 @@ class Sustained:
         self.c = bench.c
         self.s = bench.s
         self.r = bench.results
-        self.idle = None
+        self.idle_made = None
         self.warm = None
         self.mem_step = max(1, self.s["mem_runs"] // 10)
         self.last_n, self.last_t = 0, time.time()
@@ -62,9 +62,10 @@ class Sustained:
         try:
             self.throughput()
             self.memory()
-            self.idle_finish()
         finally:
             self.c.db.rows("SELECT foreman.alter_tier('tput', enabled => false)")
+        self.c.wait_for("the tput coordinator to stop", lambda: self.pid not in self.c.children(), 30)
+        self.idle_measure()
 
     # ------------------------------------------------------------- helpers
     def mem(self):
@@ -161,7 +162,6 @@ class Sustained:
     def memory(self):
         self.idle_start()
         while not self.mem_tick():
-            self.tick()
             time.sleep(0.5)
         if self.c.coordinator_pid("tput") != self.pid:
             raise BenchError("the tput coordinator was replaced during the memory measurement")
@@ -186,8 +186,8 @@ class Sustained:
         self.c.close_session(tpl)
         for i in range(1, n + 1):
             db.rows(f"CREATE DATABASE idle_{i:02d} TEMPLATE idle_template")
-            self.tick()
-        self.idle = {"made": time.time()}
+            self.mem_tick()
+        self.idle_made = time.time()
 
     def idle_pids(self):
         """pg_foreman's processes for the idle databases: the launcher, their
@@ -198,46 +198,40 @@ class Sustained:
                 out[p] = c
         return out
 
-    def tick(self):
-        """Called while the memory measurement waits: the idle measurement's
-        steps, each when its time has come."""
-        i = self.idle
-        if i is None or "t1" in i:
-            return
-        if "t0" not in i:
-            pids = self.idle_pids()
-            coords = [c for c in pids.values() if "coordinator idle_" in c]
-            if len(coords) < self.s["idle_dbs"] * settings.IDLE_TIERS or any("scout" in c for c in pids.values()):
-                i["ready"] = None
-                return
-            if i.get("ready") is None:
-                i["ready"] = time.time()
-            if time.time() - i["ready"] >= IDLE_SETTLE:
-                i.update(pids=pids, t0=time.time(), cpu0=self.c.per_process())
-                log(f"idle: measuring {len(pids)} pg_foreman processes for {self.s['idle_seconds']:.0f} s "
-                    f"({len(coords)} coordinators; made in {i['ready'] - i['made']:.0f} s)")
-        elif time.time() >= i["t0"] + self.s["idle_seconds"]:
-            i.update(t1=time.time(), cpu1=self.c.per_process(), pids1=self.idle_pids())
+    def idle_ready(self):
+        """The idle databases' processes once every coordinator runs and no
+        scout is left; None before."""
+        pids = self.idle_pids()
+        coords = [c for c in pids.values() if "coordinator idle_" in c]
+        if len(coords) < self.s["idle_dbs"] * settings.IDLE_TIERS or any("scout" in c for c in pids.values()):
+            return None
+        return pids
 
-    def idle_finish(self):
-        self.c.wait_for("the idle measurement", lambda: self.idle and "t1" in self.idle,
-                        self.s["idle_seconds"] + 300, every=0.5, tick=self.tick)
-        i = self.idle
-        gone = [p for p in i["pids"] if p not in i["cpu1"]]
-        new = [p for p in i["pids1"] if p not in i["pids"]]
+    def idle_measure(self):
+        """pg_foreman's CPU for the idle databases over IDLE_SECONDS, on a
+        quiet cluster: after the memory runs, the tput tier stopped."""
+        self.c.wait_for("the idle databases' coordinators", self.idle_ready, 180, every=0.5)
+        time.sleep(IDLE_SETTLE)
+        pids = self.c.wait_for("the idle databases' coordinators", self.idle_ready, 10)
+        log(f"idle: measuring {len(pids)} pg_foreman processes for {self.s['idle_seconds']:.0f} s "
+            f"(databases made {time.time() - self.idle_made:.0f} s ago)")
+        cpu0, t0 = self.c.per_process(), time.time()
+        time.sleep(self.s["idle_seconds"])
+        cpu1, t1, pids1 = self.c.per_process(), time.time(), self.idle_pids()
+        gone = [p for p in pids if p not in cpu1]
+        new = [p for p in pids1 if p not in pids]
         if gone or new:
             raise BenchError(f"pg_foreman's processes changed during the idle measurement (gone {gone}, new {new})")
-        self.idle_check(i["t0"], i["t1"])
+        self.idle_check(t0, t1)
         per = {}
-        for p, cmd in i["pids"].items():
+        for p, cmd in pids.items():
             kind = "launcher" if "launcher" in cmd else "coordinators"
-            per[kind] = per.get(kind, 0) + (i["cpu1"][p][1] - i["cpu0"][p][1]) / 1e6
-        secs = i["t1"] - i["t0"]
+            per[kind] = per.get(kind, 0) + (cpu1[p][1] - cpu0[p][1]) / 1e6
         total = sum(per.values())
-        self.r["idle"] = {"dbs": self.s["idle_dbs"], "tiers": settings.IDLE_TIERS, "processes": len(i["pids"]),
-                          "seconds": secs, "cpu_ms": total, "core_pct": total / 1000 / secs * 100,
+        self.r["idle"] = {"dbs": self.s["idle_dbs"], "tiers": settings.IDLE_TIERS, "processes": len(pids),
+                          "seconds": t1 - t0, "cpu_ms": total, "core_pct": total / 1000 / (t1 - t0) * 100,
                           "per_kind_ms": per, "jobs_per_db": settings.IDLE_JOBS_PER_DB}
-        log(f"idle: {total:.1f} ms CPU in {secs:.1f} s = {total / 10 / secs:.4f}% of a core "
+        log(f"idle: {total:.1f} ms CPU in {t1 - t0:.1f} s = {total / 10 / (t1 - t0):.4f}% of a core "
             f"({', '.join(f'{k} {v:.1f} ms' for k, v in per.items())})")
 
     def idle_check(self, t0, t1):
