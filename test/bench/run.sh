@@ -55,10 +55,10 @@ PY=${BENCH_PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command
 [ -n "$PY" ] || die "python3 is missing"
 
 if [ "${1:-}" = --copy-pictures ]; then
-	[ -f "$DIR/results.json" ] || die "no results in $DIR: run make bench first"
-	"$PY" -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(1 if r["quick"] or r["errors"] else 0)' \
-		"$DIR/results.json" || [ "${BENCH_FORCE:-0}" = 1 ] ||
-		die "$DIR holds a quick try or a run with missing measurements; BENCH_FORCE=1 copies it anyway"
+	[ -f "$DIR/verdict" ] || die "no results in $DIR: run make bench first"
+	verdict=$(cat "$DIR/verdict")
+	[ "$verdict" = complete ] || [ "${BENCH_FORCE:-0}" = 1 ] ||
+		die "the run in $DIR is not a complete full run ($verdict); BENCH_FORCE=1 copies its pictures anyway"
 	for f in "${PICTURES[@]}"; do
 		[ -f "$DIR/$f" ] || die "$DIR/$f is missing"
 		cp "$DIR/$f" "test/bench/$f"
@@ -134,8 +134,8 @@ stop_cluster
 
 minutes=$((($(date +%s) - started) / 60)) seconds=$((($(date +%s) - started) % 60))
 "$PY" "$LIB/plots.py" "$DIR/results.json" "$DIR" || status=1
-"$PY" "$LIB/report.py" "$DIR/results.json" "${expiry_arg[@]}" --wall "$minutes min $seconds s" >"$DIR/report.txt" ||
-	status=1
+"$PY" "$LIB/report.py" "$DIR/results.json" "${expiry_arg[@]}" --wall "$minutes min $seconds s" \
+	--verdict "$DIR/verdict" >"$DIR/report.txt" || status=1
 echo
 echo "== results (command: make bench; table also in $DIR/report.txt)"
 cat "$DIR/report.txt"

@@ -285,6 +285,7 @@ def main():
     ap.add_argument("--expiry")
     ap.add_argument("--expiry-skipped", action="store_true")
     ap.add_argument("--wall", default="")
+    ap.add_argument("--verdict", help="write 'complete', 'quick' or 'missing' here (run.sh --copy-pictures reads it)")
     a = ap.parse_args()
     r = json.load(open(a.results))
     expiry, note = None, None
@@ -300,7 +301,12 @@ def main():
     import details  # the section under the table
     out = rep.banner() + [""] + rep.table() + [""] + rep.summary() + [""] + details.lines(r, expiry)
     print("\n".join(out))
-    return 1 if rep.missing or r.get("errors") else 0
+    missing = bool(rep.missing or r.get("errors"))
+    if a.verdict:
+        quick = r.get("quick") or a.expiry_skipped or rep.quick(("expiry_perf",))
+        with open(a.verdict, "w") as f:
+            f.write("missing\n" if missing else "quick\n" if quick else "complete\n")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":
