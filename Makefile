@@ -5,6 +5,10 @@
 #   make bench   benchmarks (not part of make test): every target of issue 15 in one table
 #   make bench-pictures  copy the latest full run's SVGs into test/bench/ (to commit them)
 #   make test-ha pg_foreman under Patroni with etcd: failover, switchover, partition
+#   make deb     the Debian package postgresql-$(PG_MAJOR)-foreman, into build/deb/
+#   make deb-check     that package in a fresh Debian root: installs, CREATE EXTENSION, a job runs
+#   make test-majors   every suite, make deb and the package check on PG_MAJORS ("17 18"),
+#                each in a Debian root of the suite that ships it (cached in FOREMAN_CACHE)
 #
 # pg_config and the PGXS headers may be absent on a fresh machine: the targets
 # above first run scripts/deps.sh (apt-get, as root) and then re-enter make, so
@@ -23,7 +27,7 @@ OBJS       = $(SRCS:.cpp=.o)
 FOREMAN_HEADERS = $(wildcard src/*/*.hpp src/*.hpp)
 
 # pg_regress suites, in order; each file in sql/ has its expected/ twin.
-REGRESS      = boundary tiers jobs execution errors schedules cron_checks security maintenance multitenant pipelines observe
+REGRESS      = boundary tiers jobs execution errors schedules cron_checks security maintenance multitenant pipelines observe majors
 REGRESS_OPTS = --inputdir=. --load-extension=pg_foreman
 
 ifeq ($(HAVE_PGXS),yes)
@@ -49,7 +53,11 @@ TEST_USER ?= pgforeman
 TEST_ROOT ?= /tmp/pg_foreman-test
 BUILD_DIR ?= build
 
-.PHONY: deps demo test unit regress tap bench bench-pictures build-install check-pgxs fuzz test-ha
+PG_MAJORS     ?= 17 18
+FOREMAN_CACHE ?= /var/cache/pg_foreman
+export PG_MAJORS FOREMAN_CACHE
+
+.PHONY: deps demo test unit regress tap bench bench-pictures build-install check-pgxs fuzz deb deb-check test-majors test-ha
 
 deps:
 	@bash scripts/deps.sh
@@ -95,6 +103,18 @@ bench-pictures:
 fuzz: deps
 	@bash scripts/deps.sh fuzz
 	@bash scripts/fuzz.sh
+
+deb: deps
+	@bash scripts/deps.sh deb
+	@bash scripts/deb.sh
+
+deb-check: deb
+	@bash scripts/deps.sh majors
+	@bash scripts/majors.sh check-deb
+
+test-majors:
+	@bash scripts/deps.sh majors
+	@bash scripts/majors.sh test
 
 clean-project:
 	rm -rf $(BUILD_DIR) results regression.diffs regression.out tmp_check

@@ -236,6 +236,37 @@ SELECT format('sessions now: %s', string_agg(format('%s %s', to_char(n, 'FM999,9
 SQL
 
 # ---------------------------------------------------------------------------
+step "a pipeline: load -> transform -> two refreshes (in two tiers) -> vacuum, each after the ones before it"
+psql_demo <<'SQL'
+CREATE TABLE staged_orders (id bigint, amount numeric, loaded_at timestamptz);
+CREATE TABLE orders_clean (id bigint PRIMARY KEY, amount numeric);
+CREATE MATERIALIZED VIEW daily_totals AS SELECT count(*) AS orders, coalesce(sum(amount), 0) AS total FROM orders_clean;
+CREATE MATERIALIZED VIEW top_orders AS SELECT id, amount FROM orders_clean ORDER BY amount DESC LIMIT 10;
+BEGIN;
+SELECT foreman.schedule('load_orders', '0 2 * * *', $$
+    INSERT INTO staged_orders SELECT i, (i % 500) / 7.0, now() FROM generate_series(1, 50000) i$$) \gset
+SELECT foreman.schedule('transform_orders', '@after', $$
+    INSERT INTO orders_clean SELECT id, amount FROM staged_orders ON CONFLICT (id) DO UPDATE SET amount = EXCLUDED.amount;
+    TRUNCATE staged_orders$$, tier => 'slow', after => '{load_orders}') \gset
+SELECT foreman.schedule('refresh_totals', '@after', 'REFRESH MATERIALIZED VIEW daily_totals',
+                        tier => 'fast', after => '{transform_orders}') \gset
+SELECT foreman.schedule('refresh_top', '@after', 'REFRESH MATERIALIZED VIEW top_orders',
+                        tier => 'media', after => '{transform_orders}') \gset
+SELECT foreman.schedule('vacuum_orders', '@after', 'VACUUM (ANALYZE) orders_clean',
+                        after => '{refresh_totals,refresh_top}') \gset
+COMMIT;
+SELECT clock_timestamp() AS p0 \gset
+SELECT foreman.run_now('load_orders') \gset
+SELECT status FROM foreman.wait_for_run('vacuum_orders', :'p0', timeout => '60 seconds') \gset
+SQL
+psql_demo <<'SQL' | indent
+\echo load_orders runs at 02:00 every night; run_now started it here, and the rest followed (foreman.chain_runs):
+SELECT root_job, job_name, tier, status, to_char(started_at, 'HH24:MI:SS.MS') AS started,
+       round(extract(epoch FROM finished_at - started_at)::numeric * 1000, 1) AS ms
+  FROM foreman.chain_runs WHERE chain_id = (SELECT max(chain_id) FROM foreman.chain_runs) ORDER BY started_at, job_name;
+SQL
+
+# ---------------------------------------------------------------------------
 step "failures, as an operator hears of them: LISTEN foreman_events"
 say "   broken_report fails every 3 s (42P01), transcode times out every 3 s; a session that listens hears each, as JSON:"
 events_show 2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh [test|bench|fuzz|ha]: install the Debian packages the build (and the
-# tests, the benchmarks, the fuzzers or the Patroni HA test) need, and only
+# deps.sh [test|bench|fuzz|deb|majors|ha]: install the Debian packages the
+# build (and the tests, the benchmarks, the fuzzers, the Debian package, the
+# Debian roots of make test-majors or the Patroni HA test) need, and only
 # those that are missing.
 # Runs apt-get as root; as another user it says what to install and fails.
 set -euo pipefail
@@ -21,6 +22,9 @@ case "${1:-}" in
 	# make test-ha: Patroni (it pulls python3-psycopg2 and python3-yaml), etcd,
 	# and iproute2 for the network namespaces the test partitions.
 	ha) pkgs+=(patroni etcd-server etcd-client python3-psycopg2 iproute2) ;;
+	# pg_buildext and dh's pgxs_loop come with postgresql-server-dev-all.
+	deb) pkgs+=(build-essential debhelper dpkg-dev postgresql-server-dev-all) ;;
+	majors) pkgs+=(debootstrap debian-archive-keyring zstd git) ;;
 esac
 
 missing=()

@@ -13,7 +13,12 @@ run_unit() {
 	[ -x "$PG_CONFIG" ] && pg_include=$("$PG_CONFIG" --includedir-server)
 	cmake -S . -B build/cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPG_INCLUDE_SERVER="$pg_include" >/dev/null
 	cmake --build build/cmake -j"$(nproc)" >/dev/null
-	(cd build/cmake && ctest --output-on-failure -j"$(nproc)" | tail -n 4)
+	local out status=0
+	out=$(cd build/cmake && ctest --output-on-failure -j"$(nproc)") || status=$?
+	echo "$out" | tail -n 4
+	[ $status -ne 0 ] && echo "$out"
+	COUNTS+=("unit $(echo "$out" | sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 (\1 failed)/p')")
+	return $status
 }
 
 run_regress() {
@@ -24,9 +29,14 @@ run_regress() {
 	is_root && chown -R "$TEST_USER" "$dir"
 	local tests
 	tests=$(make -s --no-print-directory print-regress)
-	if ! (cd "$dir" && as_test_user "$PG_REGRESS" --temp-instance="$dir/instance" \
+	local status=0
+	(cd "$dir" && as_test_user "$PG_REGRESS" --temp-instance="$dir/instance" \
 		--temp-config="$dir/regression.conf" --bindir="$PG_BIN" --inputdir=. --outputdir=. \
-		--port="$REGRESS_PORT" --load-extension=pg_foreman --dbname=foreman_regression $tests); then
+		--port="$REGRESS_PORT" --load-extension=pg_foreman --dbname=foreman_regression $tests) |
+		tee "$dir/pg_regress.out" || status=$?
+	# pg_regress ends with "All N tests passed." (16 and later: as a TAP comment).
+	COUNTS+=("pg_regress $(sed -n 's/.*All \([0-9]*\) tests passed.*/\1/p' "$dir/pg_regress.out" | head -n 1)")
+	if [ $status -ne 0 ]; then
 		[ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 		return 1
 	fi
@@ -41,14 +51,22 @@ run_tap() {
 	is_root && chown -R "$TEST_USER" "$dir"
 	local status=0
 	(cd "$dir" && as_test_user env TESTDIR="$dir" PG_REGRESS="$PG_REGRESS" \
-		prove -I "$PGXS_DIR/src/test/perl" -I "$dir/t" ${PROVE_FLAGS:-} ${PROVE_TESTS:-t/*.pl}) || status=$?
+		prove -I "$PGXS_DIR/src/test/perl" -I "$dir/t" ${PROVE_FLAGS:-} ${PROVE_TESTS:-t/*.pl}) |
+		tee "$dir/prove.out" || status=$?
+	COUNTS+=("TAP $(sed -n 's/^Files=\([0-9]*\), Tests=\([0-9]*\),.*/\1 files, \2 tests/p' "$dir/prove.out")")
 	if [ $status -ne 0 ]; then
-		for f in "$dir"/tmp_check/log/regress_log_*; do
+		# PostgreSQL 15 keeps them in tmp_check/log, 17 and later in log.
+		for f in "$dir"/tmp_check/log/regress_log_* "$dir"/log/regress_log_*; do
 			[ -f "$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$f"; }
 		done
 	fi
 	return $status
 }
+
+# What each suite ran, for the closing line "suite counts: ..." (make
+# test-majors reads it).
+COUNTS=()
+print_counts() { local IFS=';'; echo "suite counts: ${COUNTS[*]}" | sed 's/;/; /g'; }
 
 ensure_test_user
 case "${1:-all}" in
@@ -60,6 +78,7 @@ case "${1:-all}" in
 		run_unit || failed+=(unit)
 		run_regress || failed+=(regress)
 		run_tap || failed+=(tap)
+		print_counts
 		if [ ${#failed[@]} -gt 0 ]; then
 			echo "FAILED suites: ${failed[*]}"
 			exit 1

@@ -43,6 +43,15 @@ foreman_shmem_startup()
 void
 _PG_init(void)
 {
+	// pg_upgrade starts both clusters in binary-upgrade mode (postgres -b) with
+	// their shared_preload_libraries: nothing of pg_foreman may start there or
+	// write (no launcher, no hooks, no shared memory), or the old cluster would
+	// change while it is dumped and the new one while it is restored. As pg_cron
+	// does, load as nothing. A backend of such a server that loads the library
+	// later returns here too (IsBinaryUpgrade is inherited from the postmaster).
+	if (IsBinaryUpgrade)
+		return;
+
 	if (!process_shared_preload_libraries_in_progress)
 		ereport(ERROR,
 		        (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

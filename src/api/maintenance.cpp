@@ -15,6 +15,7 @@
 #include "bgw/coordinator.hpp"
 #include "core/error.hpp"
 #include "core/maintenance_sql.hpp"
+#include "pg/compat.hpp"
 #include "pg/guard.hpp"
 
 extern "C" {
@@ -295,7 +296,7 @@ int
 find_key(Relation rel, const Spec &spec, char **names)
 {
 	Oid relid = RelationGetRelid(rel);
-	Oid chosen = RelationGetPrimaryKeyIndex(rel);
+	Oid chosen = pg::compat::primary_key_index(rel);
 	int chosen_natts = 0;
 	if (!OidIsValid(chosen)) {
 		List *indexes = RelationGetIndexList(rel);

@@ -6,6 +6,7 @@
 // outlives transactions, because a statement (COMMIT, CALL of a procedure that
 // commits) may end the transaction it started in.
 #include "bgw/command.hpp"
+#include "pg/compat.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -120,7 +121,7 @@ run_statements(const char *sql, MemoryContext context, CommandOutcome *outcome)
 
 		QueryCompletion qc;
 		InitializeQueryCompletion(&qc);
-		(void)PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+		(void)pg::compat::portal_run(portal, FETCH_ALL, true, receiver, receiver, &qc);
 		receiver->rDestroy(receiver);
 		PortalDrop(portal, false);
 

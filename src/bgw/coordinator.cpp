@@ -111,26 +111,14 @@ release_slot(int, Datum)
 	coord.slot = -1;
 }
 
-// Runs left 'running' by a process that is gone are crashed - once per
-// leadership. Runs whose process is alive are not orphans: another
-// coordinator of this tier finishing its last run, or an executor.
+// Runs left 'running' by a process that is gone are settled - once per
+// leadership (and when an executor ends). Runs whose process is alive are not
+// orphans: another coordinator of this tier finishing its last run, or an
+// executor.
 void
 mark_orphans_once()
 {
-	int32 live[kMaxExecutors + 256];
-	int nlive = 0;
-	Shared *sh = shared();
-	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < sh->nslots && nlive < 256; i++)
-		if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
-			live[nlive++] = sh->slots[i].pid;
-	for (auto &e : sh->executors)
-		if (e.pid > 0 && e.dboid == MyDatabaseId)
-			live[nlive++] = e.pid;
-	LWLockRelease(sh->lock);
-	int64 n = mark_orphaned_runs(coord.args.tier_id, live, nlive);
-	if (n > 0)
-		ereport(LOG, (errmsg("%s marked %lld orphaned runs (crashed, or not started)", coord.name, (long long)n)));
+	mark_orphans_now();
 	mark_reboot_jobs_due(coord.args.tier_id);
 	coord.orphans_checked = true;
 	coord.summaries_pending = true; // any a predecessor left waiting
@@ -148,15 +136,39 @@ apply_summaries_if_pending(TimestampTz now)
 	coord.summaries_tried_at = now;
 }
 
-// Until the tier's next due time, capped by `timeout`.
+// The tier's next due time when the coordinator went to sleep for it (0:
+// none): it wakes a little before and waits out the rest (wake_on_time).
+TimestampTz sleeping_until = 0;
+constexpr int64 kWakeEarlyUs = 1000; // the latch's millisecond timeout and a wake-up's own delay
+
+// Until the tier's next due time, capped by `timeout`; a millisecond early
+// (wake_on_time waits out the rest).
 long
 until_next_due(const TierState &tier, long timeout)
 {
+	sleeping_until = 0;
 	if (!tier.has_next_run)
 		return timeout;
 	TimestampTz now = GetCurrentTimestamp();
-	long until = tier.next_run_at <= now ? 0 : (long)((tier.next_run_at - now + 999) / 1000);
+	TimestampTz wake = tier.next_run_at - kWakeEarlyUs;
+	long until = wake <= now ? 0 : (long)((wake - now) / 1000);
+	if (until < timeout)
+		sleeping_until = tier.next_run_at;
 	return Min(timeout, until);
+}
+
+// Woken early for a due time: waits until it (at most kWakeEarlyUs more),
+// so that a job starts on its fire time, not up to a millisecond after.
+void
+wake_on_time()
+{
+	TimestampTz due = sleeping_until;
+	sleeping_until = 0;
+	if (due == 0)
+		return;
+	int64 left = due - GetCurrentTimestamp();
+	if (left > 0 && left <= 2 * kWakeEarlyUs)
+		pg_usleep(left);
 }
 
 // One pass as leader: read the tier, run what is due, say how long to sleep.
@@ -164,6 +176,7 @@ long
 leader_cycle()
 {
 	MemoryContextReset(coord.cycle_context);
+	wake_on_time();
 	reap_executors();
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -182,7 +195,7 @@ leader_cycle()
 		request_rescan(MyDatabaseId);
 		proc_exit(0);
 	}
-	long timeout = Min(tier.tick_ms, kHeartbeatMs);
+	long timeout = tier.tick_ms;
 	if (coord.summaries_pending)
 		timeout = Min(timeout, 1000L);
 	long asked = tier.concurrency > 1 ? run_parallel(due, tier, timeout) : run_sequential(due, timeout);
@@ -225,6 +238,29 @@ recover_from_error(ErrorData *edata)
 	sleep_on_latch(Min(kMaxErrorBackoffMs, 100L << Min(coord.consecutive_errors, 6)));
 }
 
+// Sleeps until the tier's next due time or tick (timeout_ms), or until its
+// latch is set (a job changed, run_now, an executor idle, a signal). Nothing
+// else can make a job due meanwhile, so the catalog is not read: every
+// kHeartbeatMs the heartbeat alone is beaten (a sleeping tier costs no
+// transaction until its next due time or tick).
+void
+sleep_idle(long timeout_ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	for (;;) {
+		long left = (long)((until - GetCurrentTimestamp()) / 1000);
+		if (left <= 0)
+			return;
+		int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(left, kHeartbeatMs),
+		                       PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (events & WL_LATCH_SET)
+			return;
+		transition(CoordState::Idle); // the heartbeat
+	}
+}
+
 // One turn of the loop: lead (or follow), record what is pending, run a cycle.
 void
 iteration()
@@ -254,7 +290,7 @@ iteration()
 		return;
 	if (timeout > 0) {
 		transition(CoordState::Idle);
-		sleep_on_latch(timeout);
+		sleep_idle(timeout);
 	}
 }
 
@@ -300,6 +336,27 @@ CoordinatorSlot &
 my_slot()
 {
 	return shared()->slots[coord.slot];
+}
+
+void
+mark_orphans_now()
+{
+	int32 live[kMaxExecutors + 256];
+	int nlive = 0;
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < sh->nslots && nlive < 256; i++)
+		if (sh->slots[i].pid != 0 && sh->slots[i].dboid == MyDatabaseId)
+			live[nlive++] = sh->slots[i].pid;
+	for (auto &e : sh->executors)
+		if (e.pid > 0 && e.dboid == MyDatabaseId)
+			live[nlive++] = e.pid;
+	LWLockRelease(sh->lock);
+	int64 known[kMaxQueuedRuns + kMaxExecutors];
+	int nknown = executor_known_runs(coord.args.tier_id, known, kMaxQueuedRuns + kMaxExecutors);
+	int64 n = mark_orphaned_runs(coord.args.tier_id, live, nlive, known, nknown);
+	if (n > 0)
+		ereport(LOG, (errmsg("%s marked %lld orphaned runs (crashed, or not started)", coord.name, (long long)n)));
 }
 
 void
@@ -357,10 +414,12 @@ stop_if_requested()
 	if (coord.slot >= 0 && my_slot().deposed) {
 		ereport(LOG, (errmsg("%s was deposed for stalling; exiting without running anything more", coord.name)));
 		(void)abandon_queue(NotStarted::Abandoned);
+		(void)abandon_executor_queue(NotStarted::Abandoned);
 		proc_exit(0);
 	}
 	if (runner_stop_requested()) {
 		(void)abandon_queue(NotStarted::Stopping);
+		(void)abandon_executor_queue(NotStarted::Stopping);
 		transition(CoordState::Stopping);
 		ereport(LOG, (errmsg("%s stopping", coord.name)));
 		proc_exit(0);

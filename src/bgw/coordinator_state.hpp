@@ -25,7 +25,6 @@ struct InFlight {
 	BackgroundWorkerHandle *handle;
 	int slot;
 	uint32 reservation; // which reservation of that slot (slots are reused)
-	int64 run_id;       // the last run handed to it
 };
 
 struct Coordinator {
@@ -68,6 +67,12 @@ CoordinatorSlot &my_slot();
 // around a run) or its absence.
 void transition(CoordState to, const DueJob *job = nullptr, TimestampTz job_started = 0);
 
+// Runs left 'running' by a process that is gone are crashed; those no
+// process had taken (or that queued behind another in a process that is
+// gone) did not start. Queued runs and runs executors hold are no orphans.
+// In an internal transaction.
+void mark_orphans_now();
+
 // Progress text of the slot, cut at a character boundary.
 void publish_progress(const char *text);
 
@@ -100,6 +105,9 @@ bool abandon_queue(NotStarted why);
 
 // parallel.cpp
 void reap_executors();
+// Records the runs queued for executors as not started ('skipped', why);
+// false while one waits to be recorded.
+bool abandon_executor_queue(NotStarted why);
 long run_parallel(List *due, const TierState &tier, long timeout);
 bool take_executor_deferred_summaries();
 

@@ -22,11 +22,20 @@ record_folded(const DueJob &job, const pg::DueDecisionPg &d, RunPlan *plan)
 	                                    : "would have started later than misfire_grace after their fire times")
 	                  : job.policy.coalesce ? "ran once, as the run for the latest one"
 	                                        : "were more than max_catchup behind";
+	const char *reason = !d.run ? d.reason : job.policy.coalesce ? "coalesced" : "catch-up limit";
+	char *message = psprintf("%lld fire times from %s to %s %s", (long long)d.folded, timestamptz_to_str(d.folded_from),
+	                         timestamptz_to_str(d.folded_to), why);
+	if (d.run) {
+		// Written with the run, by the same statement (begin_run).
+		plan->start.folded_reason = reason;
+		plan->start.folded_message = message;
+		plan->start.folded_from = d.folded_from;
+		return;
+	}
 	SkipRecord skip{};
 	skip.scheduled_for = d.folded_from;
-	skip.reason = !d.run ? d.reason : job.policy.coalesce ? "coalesced" : "catch-up limit";
-	skip.message = psprintf("%lld fire times from %s to %s %s", (long long)d.folded, timestamptz_to_str(d.folded_from),
-	                        timestamptz_to_str(d.folded_to), why);
+	skip.reason = reason;
+	skip.message = message;
 	plan->skip_recorded |= record_skipped(job, skip) != 0;
 }
 

@@ -97,24 +97,6 @@ executor_cap()
 	return Max(1, max_worker_processes - max_parallel_workers - 1 - 2 - coordinators);
 }
 
-int
-executor_claim_idle(int32 tier_id)
-{
-	Shared *sh = shared();
-	int result = -1;
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < slot_limit() && result < 0; i++) {
-		ExecutorSlot &slot = sh->executors[i];
-		if (slot.pid > 0 && slot.idle && !slot.claimed && !slot.retire && slot.coordinator == MyProcPid &&
-		    slot.dboid == MyDatabaseId && slot.tier_id == tier_id) {
-			slot.claimed = true;
-			result = i;
-		}
-	}
-	LWLockRelease(sh->lock);
-	return result;
-}
-
 Reservation
 executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 {
@@ -157,39 +139,89 @@ executor_reserve(int32 tier_id, int concurrency, bool *cap_reached)
 	return result;
 }
 
-void
-executor_hand_over(int index, const ExecutorRun &run)
+// The slot of the coordinator with that pid (under the lock).
+static CoordinatorSlot *
+my_coordinator_slot(Shared *sh, pid_t coordinator)
+{
+	for (int i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].pid == coordinator && coordinator != 0)
+			return &sh->slots[i];
+	return nullptr;
+}
+
+bool
+executor_queue_push(const ExecutorRun &run)
 {
 	Shared *sh = shared();
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = slot_at(index);
-	Assert(slot.claimed && slot.coordinator == MyProcPid);
-	slot.run_id = run.run_id;
-	slot.job_id = run.job_id;
-	slot.owner = run.owner;
-	slot.attempt = run.attempt;
-	slot.started_at = run.started;
-	slot.progress[0] = '\0';
-	slot.idle = false;
-	slot.claimed = false;
-	Latch *latch = slot.latch;
+	CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid);
+	bool pushed = c && c->nqueued < kMaxQueuedRuns;
+	if (pushed)
+		c->queue[c->nqueued++] = run;
 	LWLockRelease(sh->lock);
-	if (latch)
-		SetLatch(latch);
+	return pushed;
+}
+
+int
+executor_queue_length()
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_SHARED);
+	CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid);
+	int n = c ? c->nqueued : 0;
+	LWLockRelease(sh->lock);
+	return n;
+}
+
+int
+executor_queue_drain(ExecutorRun *out, int max)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid);
+	int n = c ? Min(c->nqueued, max) : 0;
+	if (n > 0) {
+		memcpy(out, c->queue, sizeof(ExecutorRun) * n);
+		memmove(c->queue, c->queue + n, sizeof(ExecutorRun) * (c->nqueued - n));
+		c->nqueued -= n;
+	}
+	LWLockRelease(sh->lock);
+	return n;
+}
+
+int
+executor_known_runs(int32 tier_id, int64 *out, int max)
+{
+	Shared *sh = shared();
+	int n = 0;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	if (CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid))
+		for (int i = 0; i < c->nqueued && n < max; i++)
+			out[n++] = c->queue[i].run_id;
+	for (int i = 0; i < slot_limit() && n < max; i++) {
+		const ExecutorSlot &e = sh->executors[i];
+		if (e.pid != 0 && !e.idle && e.run_id != 0 && e.dboid == MyDatabaseId && e.tier_id == tier_id)
+			out[n++] = e.run_id;
+	}
+	LWLockRelease(sh->lock);
+	return n;
 }
 
 void
-executor_release_claim(int index)
+executor_wake_idle(int32 tier_id)
 {
 	Shared *sh = shared();
-	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	ExecutorSlot &slot = slot_at(index);
-	if (slot.coordinator == MyProcPid)
-		slot.claimed = false;
-	Latch *latch = slot.latch;
+	Latch *latches[kMaxExecutors];
+	int n = 0;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < slot_limit(); i++) {
+		const ExecutorSlot &e = sh->executors[i];
+		if (e.pid > 0 && e.idle && e.coordinator == MyProcPid && e.tier_id == tier_id && e.latch)
+			latches[n++] = e.latch;
+	}
 	LWLockRelease(sh->lock);
-	if (latch)
-		SetLatch(latch);
+	for (int i = 0; i < n; i++)
+		SetLatch(latches[i]);
 }
 
 void
@@ -206,14 +238,29 @@ executor_release_reservation(const Reservation &r)
 }
 
 int
-executor_count(int32 tier_id)
+executor_busy_count(int32 tier_id)
 {
 	Shared *sh = shared();
 	int n = 0;
 	LWLockAcquire(sh->lock, LW_SHARED);
 	for (int i = 0; i < slot_limit(); i++) {
 		const ExecutorSlot &e = sh->executors[i];
-		if (e.pid != 0 && (!e.idle || e.claimed) && e.dboid == MyDatabaseId && e.tier_id == tier_id)
+		if (e.pid > 0 && !e.idle && e.dboid == MyDatabaseId && e.tier_id == tier_id)
+			n++;
+	}
+	LWLockRelease(sh->lock);
+	return n;
+}
+
+int
+executor_total_count(int32 tier_id)
+{
+	Shared *sh = shared();
+	int n = 0;
+	LWLockAcquire(sh->lock, LW_SHARED);
+	for (int i = 0; i < slot_limit(); i++) {
+		const ExecutorSlot &e = sh->executors[i];
+		if (e.pid != 0 && !e.retire && e.dboid == MyDatabaseId && e.tier_id == tier_id)
 			n++;
 	}
 	LWLockRelease(sh->lock);
@@ -230,6 +277,9 @@ executor_instances(int64 job_id)
 		if (sh->executors[i].pid != 0 && !sh->executors[i].idle && sh->executors[i].dboid == MyDatabaseId &&
 		    sh->executors[i].job_id == job_id)
 			n++;
+	if (CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid))
+		for (int i = 0; i < c->nqueued; i++)
+			n += c->queue[i].job_id == job_id;
 	LWLockRelease(sh->lock);
 	return n;
 }
@@ -314,6 +364,7 @@ take_reserved_slot(const ExecutorArgs &args)
 	if (ours) {
 		slot.pid = MyProcPid;
 		slot.latch = MyLatch;
+		slot.claimed = false; // started: it takes runs from the queue now
 		my_slot_index = args.slot;
 	}
 	LWLockRelease(sh->lock);
@@ -335,9 +386,20 @@ wait_for_run(ExecutorRun *run)
 		bool leaving = false, assigned = false;
 		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 		ExecutorSlot &slot = slot_at(my_slot_index);
-		if (!slot.idle) {
+		CoordinatorSlot *c = my_coordinator_slot(sh, slot.coordinator);
+		if (!slot.retire && c && c->nqueued > 0) {
+			// The oldest queued run: this executor holds it from now on.
+			*run = c->queue[0];
+			memmove(c->queue, c->queue + 1, sizeof(ExecutorRun) * (c->nqueued - 1));
+			c->nqueued--;
+			slot.run_id = run->run_id;
+			slot.job_id = run->job_id;
+			slot.owner = run->owner;
+			slot.attempt = run->attempt;
+			slot.started_at = run->started;
+			slot.progress[0] = '\0';
+			slot.idle = false;
 			assigned = true;
-			*run = ExecutorRun{slot.run_id, slot.job_id, slot.owner, slot.attempt, slot.started_at};
 		} else if (!slot.claimed &&
 		           (slot.retire || TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), guc_executor_idle_ms))) {
 			// Leaving: the slot is freed under the same lock, so no run
@@ -374,7 +436,10 @@ become_idle()
 	slot.job_id = 0;
 	slot.owner = InvalidOid;
 	slot.progress[0] = '\0';
-	Latch *coordinator = slot.coordinator_latch;
+	// The coordinator is woken when its queue is empty (it may have more to
+	// queue); while runs wait in it, this executor takes the next one.
+	CoordinatorSlot *c = my_coordinator_slot(sh, slot.coordinator);
+	Latch *coordinator = c && c->nqueued == 0 ? slot.coordinator_latch : nullptr;
 	LWLockRelease(sh->lock);
 	if (coordinator)
 		SetLatch(coordinator);
@@ -385,11 +450,12 @@ execute_run(const ExecutorRun &run, pid_t coordinator, MemoryContext run_context
 {
 	MemoryContextReset(run_context);
 	internal_xact_begin();
-	DueJob *job = load_job(run.job_id, run_context);
-	if (!job)
+	// Claimed in its row: only a run still 'running' with no process (one a
+	// new leader settled meanwhile is not run).
+	bool claimed = claim_run(run.run_id);
+	DueJob *job = claimed ? load_job(run.job_id, run_context) : nullptr;
+	if (claimed && !job)
 		mark_run_crashed(run.run_id, "the job was unscheduled before its executor started");
-	else
-		set_run_pid(run.run_id);
 	internal_xact_commit();
 	if (!job)
 		return;

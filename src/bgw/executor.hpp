@@ -1,14 +1,16 @@
 // executor.hpp: executor workers of parallel tiers (concurrency > 1).
 //
-// A parallel tier's coordinator claims an executor (an idle one of its tier,
-// or a new one in a slot it reserves, bounded by the tier's concurrency and
-// by foreman.max_executors across the cluster), records the run as
-// 'running', and hands it over (shmem.hpp). The executor runs that job as its
+// A parallel tier's coordinator makes sure the tier has executors (idle ones,
+// or new ones in slots it reserves, bounded by the tier's concurrency and by
+// foreman.max_executors across the cluster), records a batch of runs as
+// 'running' (no process yet) in one commit, and queues them (shmem.hpp). An
+// executor takes the next one, claims it in its row, runs the job as its
 // owner, records the outcome, and waits a little for the next run. The
 // coordinator never waits on an executor: it sleeps on its latch, which an
 // executor's exit or idleness sets.
 #pragma once
 
+#include "bgw/shmem.hpp"
 #include "pg/postgres.hpp"
 
 extern "C" {
@@ -21,8 +23,6 @@ namespace foreman::bgw {
 // The cluster-wide cap in force (foreman.max_executors, or the automatic one).
 int executor_cap();
 
-// An idle executor of this coordinator's tier, claimed: its slot, or -1.
-int executor_claim_idle(int32 tier_id);
 
 // A reservation of a slot for a new executor: the slot, and which
 // reservation it is (slots are reused; only this very one may be freed).
@@ -40,18 +40,21 @@ Reservation executor_reserve(int32 tier_id, int concurrency, bool *cap_reached);
 // (the caller then frees the reservation).
 BackgroundWorkerHandle *executor_start(const Reservation &r, const char *dbname, const char *tier_name);
 
-// A recorded run, handed to the claimed executor of `slot`.
-struct ExecutorRun {
-	int64 run_id;
-	int64 job_id;
-	Oid owner;
-	int32 attempt;
-	TimestampTz started;
-};
-void executor_hand_over(int slot, const ExecutorRun &run);
+// This coordinator's queue of recorded runs (parallel tiers): runs are
+// appended (false when it is full) and its idle executors woken; drained
+// (into out, at most max) when the coordinator stops or has no executor
+// left to run them. The ids of queued runs and of runs executors hold but
+// have not recorded yet: those are no orphans.
+bool executor_queue_push(const ExecutorRun &run);
+int executor_queue_length();
+int executor_queue_drain(ExecutorRun *out, int max);
+int executor_known_runs(int32 tier_id, int64 *out, int max);
+void executor_wake_idle(int32 tier_id);
 
-// Lets go of a claim no run came of: the executor is idle again.
-void executor_release_claim(int slot);
+// Executors of this coordinator's tier: busy (running a run), and all of
+// them (idle and starting ones too).
+int executor_busy_count(int32 tier_id);
+int executor_total_count(int32 tier_id);
 
 // Frees a reservation whose executor never started (if the slot still holds
 // that very reservation).

@@ -14,6 +14,7 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/ps_status.h"
+#include "utils/resowner.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 }
@@ -58,6 +59,9 @@ struct PendingFinish {
 PendingFinish pending;
 char last_error[128];
 bool deferred_summary = false;
+// A job ran and its session was not reset yet (flush resets it; a job never
+// starts before it is).
+bool reset_needed = false;
 
 // Totals reported by the running job itself (report_run_totals).
 bool totals_reported = false;
@@ -244,21 +248,90 @@ runner_exit(int, Datum)
 	PG_END_TRY();
 }
 
-// Resets the session, then records the outcome (kept pending until it commits).
+// The pending outcome's record, in a subtransaction: when it cannot be
+// written (e.g. a lock timeout on foreman.job_run), only it is rolled back
+// and it stays pending. False then.
+bool
+record_pending_in_subxact(bool *applied)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool done = false;
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		*applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
+		ReleaseCurrentSubTransaction();
+		done = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
+		FreeErrorData(edata);
+		EmitErrorReport();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return done;
+}
+
+// Records the pending outcome; with reset_session, after resetting the
+// session a job left, in the same transaction. The reset commits even when
+// the record cannot be written (it touches no foreman table: no user's lock
+// on one can stop it). Returns true when nothing is left pending.
+bool
+flush(bool reset_session)
+{
+	if (!pending.pending && !reset_session && !reset_needed)
+		return true;
+	reset_session |= reset_needed;
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool recorded = !pending.pending;
+	bool applied = true;
+	PG_TRY();
+	{
+		internal_xact_begin(false, reset_session);
+		if (pending.pending)
+			recorded = record_pending_in_subxact(&applied);
+		internal_xact_commit();
+		reset_needed = false;
+	}
+	PG_CATCH();
+	{
+		// The reset itself, or the commit, failed: all of it is tried again.
+		MemoryContextSwitchTo(context);
+		ErrorData *edata = CopyErrorData();
+		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
+		FreeErrorData(edata);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		recorded = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	if (recorded && pending.pending) {
+		free_pending();
+		if (!applied)
+			deferred_summary = true;
+	}
+	return !pending.pending;
+}
+
+// Resets the session and records the outcome, in one transaction (the
+// outcome kept pending until it commits).
 void
 record_outcome(const DueJob &job, int64 run_id, RunOutcome &o, TimestampTz started)
 {
-	// The session first (it touches no foreman table, so no user's lock on
-	// one can stop it): the next job must not see this one's state.
-	internal_xact_begin();
-	session_reset();
-	internal_xact_commit();
-
-	// Then the outcome. Kept until it commits: a lock on a foreman table
-	// delays it (lock_timeout), it does not lose it.
 	o.finished_at = GetCurrentTimestamp();
 	keep_pending(run_id, job.job_id, o);
-	(void)runner_flush_pending();
+	(void)flush(true);
 	log_run(job, run_id, o.status, o.message, started);
 }
 
@@ -356,6 +429,11 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		(void)runner_not_started(run_id, job.job_id, attempt, NotStarted::Stopping);
 		return core::RunStatus::Skipped;
 	}
+	// The previous job's session is reset before this one starts.
+	if (reset_needed)
+		(void)flush(true);
+	if (reset_needed)
+		ereport(ERROR, (errmsg("pg_foreman: the session of the last job could not be reset: %s", last_error)));
 	CommandOutcome outcome;
 	MemoryContextReset(job_context);
 	RunOutcome o{};
@@ -391,6 +469,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
 		                     kWatchdogMs);
 		run_command(job.command, job_context, &outcome);
+		reset_needed = true;
 		in_job = false;
 		current.run_id = 0;
 		disable_timeout(job_timeout_id, false);
@@ -412,6 +491,8 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
 	o.stopping = got_sigterm;
+	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
+	          !job.has_downstreams;
 	record_outcome(job, run_id, o, started);
 	return o.status;
 }
@@ -457,37 +538,7 @@ runner_last_error()
 bool
 runner_flush_pending()
 {
-	if (!pending.pending)
-		return true;
-	MemoryContext context = CurrentMemoryContext;
-	volatile bool done = false;
-	volatile bool applied = true;
-	PG_TRY();
-	{
-		internal_xact_begin();
-		applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
-		internal_xact_commit();
-		done = true;
-	}
-	PG_CATCH();
-	{
-		// E.g. a lock timeout on foreman.job_run: log it, abort, try later.
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
-		FreeErrorData(edata);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	if (done) {
-		free_pending();
-		if (!applied)
-			deferred_summary = true;
-	}
-	return done;
+	return flush(false);
 }
 
 } // namespace foreman::bgw

@@ -49,6 +49,7 @@ struct DueJob {
 	int64 chain_id;      // ... in this instance (the root run's id)
 	TimestampTz chain_requested_at;
 	int64 retry_chain_id; // the instance a pending retry belongs to (0: none)
+	bool has_downstreams; // other jobs run after it (when it was loaded)
 };
 
 // What a tier's coordinator needs to know between jobs.
@@ -67,8 +68,9 @@ struct TierState {
 // statement_timeout. Not durable: synchronous_commit off (after a crash such
 // a record may be lost, e.g. a finished run shows as 'crashed'). Durable: the
 // record of a run that starts, which must survive a crash of the run itself,
-// so that no fire time runs twice or silently vanishes.
-void internal_xact_begin(bool durable = false);
+// so that no fire time runs twice or silently vanishes. reset_session: the
+// session a job left is reset first (session_reset), before those settings.
+void internal_xact_begin(bool durable = false, bool reset_session = false);
 void internal_xact_commit();
 
 TierState read_tier_state(int32 tier_id);
@@ -92,15 +94,24 @@ struct RunStart {
 	int64 chain_id;             // the pipeline instance it belongs to (0: it starts its own, if any)
 	bool consume_chain_request; // it is the downstream run its upstreams requested
 	bool for_executor;          // an executor will run it: no process has it yet (pid NULL until it takes it)
+	// Earlier fire times this run stands for (coalesced, or beyond the
+	// catch-up limit): one 'skipped' row for them, written before the run's.
+	const char *folded_reason; // NULL: none
+	const char *folded_message;
+	TimestampTz folded_from;
 };
 
 // Records a run as started: advances the job's next_run_at (or clears its
-// run_now request) and inserts a 'running' row, in one statement, under the
-// tier's current leadership epoch. Returns the run_id, or 0 when the job
-// changed or was disabled since it was loaded, or its row is locked (its
-// owner changes it in an open transaction: the job waits, the tier's other
-// jobs go on).
+// run_now request) and inserts a 'running' row, in one statement. The job's
+// row must have been taken by lock_for_starts in this transaction. Returns
+// the run_id, or 0 when the job changed or was disabled since it was loaded.
 int64 begin_run(const DueJob &job, const RunStart &start);
+
+// Takes the rows of the jobs about to start or skip a fire time, in this
+// transaction, under this leadership's epoch: locked[i] says whether
+// job_ids[i] was taken (not when its owner holds it, nor when the tier's
+// epoch moved on). begin_run and record_skipped only change rows taken so.
+int lock_for_starts(const int64 *job_ids, int n, bool *locked);
 
 // A fire time that is not run (misfire, overlap, coalesced, catch-up limit).
 struct SkipRecord {
@@ -113,8 +124,8 @@ struct SkipRecord {
 	bool clear_request;
 };
 
-// Records a 'skipped' row (under the epoch, the job's row SKIP LOCKED);
-// returns its run_id, or 0 when the job changed or its row is locked.
+// Records a 'skipped' row (the job's row taken by lock_for_starts); returns
+// its run_id, or 0 when the job changed since it was loaded.
 int64 record_skipped(const DueJob &job, const SkipRecord &skip);
 
 // How a run ended, as its row records it. Strings may be NULL.
@@ -130,6 +141,7 @@ struct RunOutcome {
 	TimestampTz finished_at;
 	int32 attempt;
 	bool stopping;             // its process was being stopped (no retry now)
+	bool plain;                // nothing but the job's own row follows from it: no event, no downstreams, row kept
 	const char *owner_problem; // the owner may not run jobs: the job is disabled with this reason
 };
 
@@ -157,13 +169,17 @@ void mark_reboot_jobs_due(int32 tier_id);
 // Marks runs of this tier left 'running' by a process that is gone (not this
 // one, nor a live pg_foreman process in live_pids) as 'crashed', in batches
 // of 1000, each with its job's summary; returns how many.
-int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive);
+// known_runs: runs that are no orphans though no live process has them yet
+// (queued for executors, or taken and not yet claimed).
+int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive, const int64 *known_runs = nullptr,
+                         int nknown = 0);
 
 // A run that waited for the executor cap: reason 'delayed', and how long.
 void mark_run_delayed(int64 run_id, int64 waited_ms);
 
-// Records this process as the one running run_id (an executor).
-void set_run_pid(int64 run_id);
+// An executor takes run_id: records itself as its process, if the run is
+// still 'running' with none (false: it was settled meanwhile - not run).
+bool claim_run(int64 run_id);
 
 // An executor ended without recording its run: 'crashed' (if still
 // running), with its job's summary.

@@ -48,39 +48,56 @@ previous_run_us(const DueJob &job)
 	return p.last_finished - p.last_started;
 }
 
-// Records the starts of the next due jobs, from due[*next] on, in one
-// durable commit: the first one, and after it those whose runs ahead of them
-// are known to be short. Sets *progress when a job moved on (a run or a
-// skipped fire time recorded).
+// The next due jobs for a batch, from due[*next] on: the first one, and
+// after it those whose runs ahead of them are known to be short.
+int
+choose_batch(DueJob **due, int ndue, int next, int64 *job_ids)
+{
+	int n = 0;
+	int64 ahead_us = 0; // the runs chosen so far took this long last time (-1: unknown)
+	while (next + n < ndue && n < kMaxBatch) {
+		if (n > 0 && (ahead_us < 0 || ahead_us > kBatchBudgetUs))
+			break;
+		const DueJob &job = *due[next + n];
+		int64 took = previous_run_us(job);
+		ahead_us = took < 0 || ahead_us < 0 ? -1 : ahead_us + took;
+		job_ids[n++] = job.job_id;
+	}
+	return n;
+}
+
+// Records the starts of the next due jobs (choose_batch) in one durable
+// commit. Sets *progress when a job moved on (a run or a skipped fire time
+// recorded).
 void
 record_batch(DueJob **due, int ndue, int *next, bool *progress)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	transition(CoordState::Bookkeeping, due[*next], now);
 	queue.n = queue.next = 0;
+	int64 job_ids[kMaxBatch];
+	bool locked[kMaxBatch];
+	int chosen = choose_batch(due, ndue, *next, job_ids);
 	int n = 0;
-	int64 ahead_us = 0; // the runs queued so far took this long last time (-1: unknown)
 	runner_durable_begin();
 	internal_xact_begin(true);
-	while (*next < ndue && n < kMaxBatch) {
-		const DueJob &job = *due[*next];
-		if (n > 0 && (ahead_us < 0 || ahead_us > kBatchBudgetUs))
-			break;
-		(*next)++;
+	(void)lock_for_starts(job_ids, chosen, locked);
+	for (int c = 0; c < chosen; c++) {
+		const DueJob &job = *due[*next + c];
+		if (!locked[c])
+			continue; // its owner holds its row: tried again later
 		RunPlan plan = plan_job(job, now);
 		int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
 		*progress |= plan.skip_recorded || run_id != 0;
 		if (run_id == 0)
 			continue;
-		int64 took = previous_run_us(job);
-		ahead_us = took < 0 || ahead_us < 0 ? -1 : ahead_us + took;
-		int i = n++;
-		queue.run_ids[i] = run_id;
-		queue.job_ids[i] = job.job_id;
-		queue.attempts[i] = plan.start.attempt;
-		queue.jobs[i] = &job;
+		queue.run_ids[n] = run_id;
+		queue.job_ids[n] = job.job_id;
+		queue.attempts[n] = plan.start.attempt;
+		queue.jobs[n++] = &job;
 	}
 	internal_xact_commit();
+	*next += chosen;
 	queue.n = n; // only what committed
 	if (n > 0 && !runner_durable_end())
 		(void)abandon_queue(runner_stop_requested() ? NotStarted::Stopping : NotStarted::NotConfirmed);
@@ -97,6 +114,10 @@ run_queue()
 	while (queue.next < queue.n) {
 		if (runner_stop_requested() || !coord.leader || (coord.slot >= 0 && my_slot().deposed))
 			break;
+		// The last outcome first: until it is recorded nothing else runs (the
+		// tier is blocked; iteration() records it, then the rest).
+		if (!runner_flush_pending())
+			return;
 		const DueJob &job = *queue.jobs[queue.next];
 		int i = queue.next++;
 		TimestampTz started = GetCurrentTimestamp();

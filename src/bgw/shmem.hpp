@@ -72,6 +72,21 @@ enum class CoordState : uint8 {
 };
 const char *coordinator_state_name(CoordState state);
 
+// A recorded run for an executor of a parallel tier (shmem: the tier's queue,
+// an executor's slot).
+struct ExecutorRun {
+	int64 run_id;
+	int64 job_id;
+	Oid owner;
+	int32 attempt;
+	TimestampTz started; // when its start was recorded
+};
+
+// A parallel tier's runs recorded and not yet taken by an executor: the
+// coordinator records several starts in one commit and queues them; its
+// executors take them in order (executor.cpp).
+constexpr int kMaxQueuedRuns = 64;
+
 struct CoordinatorSlot {
 	pid_t pid; // 0: free
 	Oid dboid;
@@ -98,6 +113,8 @@ struct CoordinatorSlot {
 	pid_t fenced_by;      // deposed: the coordinator that leads in its place (fenced by the lease epoch)
 	pid_t foreign_lock_holder; // leading fenced because this process (no coordinator) holds the lock
 	bool summaries_pending;    // an executor recorded a run whose job summary waits for the job's row
+	int32 nqueued;             // parallel tiers: queue[0, nqueued), oldest first
+	ExecutorRun queue[kMaxQueuedRuns];
 };
 
 // One executor (parallel tiers). pid 0: free; -1: reserved by a coordinator,
@@ -105,12 +122,14 @@ struct CoordinatorSlot {
 // exits; a coordinator frees a reservation whose executor never started; a
 // crash-restart resets them all. So a slot is never leaked nor freed twice.
 //
-// The hand-off of a run: the coordinator first *claims* an executor - an
-// idle one of its tier, or a new one it reserves and starts - then records
-// the run, then hands it over. A claimed executor never leaves nor is
-// retired, so a recorded run always has its executor: no run fails for the
-// scheduler's own hand-off. An executor that finished a run waits a little
-// (idle) for the next one, instead of a new fork and connection per run.
+// The hand-off of runs: the coordinator makes sure its tier has executors
+// (idle ones, or new ones it reserves and starts: a reserved slot is
+// "claimed" until its executor starts, so it is never given away), records
+// a batch of starts in one commit, and queues them in its slot; idle
+// executors take them in order, claiming each in the run's row (pid, only
+// while the row is still 'running' with no process) before they start it.
+// An executor that finished a run waits a little (idle) for the next one,
+// instead of a new fork and connection per run.
 constexpr int kMaxExecutors = 256;
 struct ExecutorSlot {
 	pid_t pid;

@@ -1,21 +1,46 @@
 // compat.hpp: differences between PostgreSQL majors, in one place.
+//
+// pg_foreman supports PostgreSQL 15, 16, 17 and 18. Every test of
+// PG_VERSION_NUM lives in this file; the rest of the code calls the small
+// named wrappers below, which behave the same on every supported major.
+// 15, 17 and 18 are built and tested (make test, make test-majors); 16 is built
+// by reasoning from PostgreSQL's sources: no Debian suite we reach ships it.
+// pg/postgres.hpp includes this file, so every PostgreSQL-side file has the
+// wrappers and the headers that moved between majors.
 #pragma once
 
 #include "pg/postgres.hpp"
 
+#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 190000
+#error "pg_foreman supports PostgreSQL 15, 16, 17 and 18"
+#endif
+
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_index.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "tcop/pquery.h"
 #include "utils/acl.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
 }
 
-#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 160000
-#error "pg_foreman is built and tested against PostgreSQL 15"
+// 16 moved the varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY, ...) out of
+// postgres.h into varatt.h.
+#if PG_VERSION_NUM >= 160000
+extern "C" {
+#include "varatt.h"
+}
 #endif
 
+#include <cstddef>
+
 // PostgreSQL 15 added shmem_request_hook; shared memory and LWLock tranches
-// must be requested there, not in _PG_init.
+// must be requested there, not in _PG_init. Every supported major has it.
 #define FOREMAN_HAVE_SHMEM_REQUEST_HOOK 1
 
 namespace foreman::pg::compat {
@@ -26,16 +51,42 @@ namespace foreman::pg::compat {
 inline AclResult
 database_aclcheck(Oid database, Oid role, AclMode mode)
 {
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(DatabaseRelationId, database, role, mode);
+#else
 	return pg_database_aclcheck(database, role, mode);
+#endif
 }
 
-// Calls fn(PROCLOCK *) for each lock this backend holds in lock partition
-// `partition`; the caller holds that partition's LWLock. (16 made the list a
-// dlist.)
+// database_owned_by: whether role owns the database. 16 replaced the
+// per-class ownercheck functions with object_ownercheck.
+inline bool
+database_owned_by(Oid dboid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, dboid, role);
+#else
+	return pg_database_ownercheck(dboid, role);
+#endif
+}
+
+// for_each_my_proclock: calls fn(PROCLOCK *) for each lock this backend holds
+// in lock partition `partition`; the caller holds that partition's LWLock. fn
+// may release the lock it is given. 16 made the list a dlist (it was a
+// SHM_QUEUE); its iteration macros assert types with a C-only builtin, so the
+// dlist is walked by hand, as dlist_foreach_modify does.
 template <typename Fn>
 inline void
 for_each_my_proclock(int partition, Fn &&fn)
 {
+#if PG_VERSION_NUM >= 160000
+	dlist_node *end = &MyProc->myProcLocks[partition].head;
+	dlist_node *next = nullptr;
+	for (dlist_node *cur = end->next ? end->next : end; cur != end; cur = next) {
+		next = cur->next;
+		fn(reinterpret_cast<PROCLOCK *>(reinterpret_cast<char *>(cur) - offsetof(PROCLOCK, procLink)));
+	}
+#else
 	SHM_QUEUE *head = &MyProc->myProcLocks[partition];
 	PROCLOCK *proclock = (PROCLOCK *)SHMQueueNext(head, head, offsetof(PROCLOCK, procLink));
 	while (proclock) {
@@ -43,22 +94,60 @@ for_each_my_proclock(int partition, Fn &&fn)
 		fn(proclock);
 		proclock = next;
 	}
+#endif
 }
 
-// Whether this backend holds locktag in exactly lockmode. (17 added the
-// orstronger argument.)
+// lock_held_by_me: whether this backend holds locktag in exactly lockmode.
+// 17 added the orstronger argument; false keeps the old meaning.
 inline bool
 lock_held_by_me(const LOCKTAG *locktag, LOCKMODE lockmode)
 {
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(locktag, lockmode, false);
+#else
 	return LockHeldByMe(locktag, lockmode);
+#endif
 }
 
-// Whether role owns the database. (16 replaced the per-class ownercheck
-// functions with object_ownercheck.)
+// portal_run: PortalRun of a portal that runs once, to completion. 18
+// removed PortalRun's run_once argument (a portal run through PortalRun is
+// always run once since then); before 18 we pass true, as exec_simple_query
+// does.
 inline bool
-database_owned_by(Oid dboid, Oid role)
+portal_run(Portal portal, long count, bool is_top_level, DestReceiver *dest, DestReceiver *altdest,
+           QueryCompletion *qc)
 {
-	return pg_database_ownercheck(dboid, role);
+#if PG_VERSION_NUM >= 180000
+	return PortalRun(portal, count, is_top_level, dest, altdest, qc);
+#else
+	return PortalRun(portal, count, is_top_level, true, dest, altdest, qc);
+#endif
+}
+
+// primary_key_index: the relation's primary key index when it is valid and
+// immediate (not DEFERRABLE), else InvalidOid: what RelationGetPrimaryKeyIndex
+// returned in 15. Later majors remember a deferrable primary key in the
+// relcache (18 returns it when asked with deferrable_ok; we pass false, the
+// old behaviour) and, for a partitioned table, one that is not valid yet.
+// Neither finds rows by a unique key at the time of the statement, so both
+// properties are checked here and every major answers alike.
+inline Oid
+primary_key_index(Relation rel)
+{
+#if PG_VERSION_NUM >= 180000
+	Oid index = RelationGetPrimaryKeyIndex(rel, false);
+#else
+	Oid index = RelationGetPrimaryKeyIndex(rel);
+#endif
+	if (!OidIsValid(index))
+		return InvalidOid;
+	HeapTuple tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	Form_pg_index form = (Form_pg_index)GETSTRUCT(tup);
+	bool usable = form->indisvalid && form->indimmediate;
+	ReleaseSysCache(tup);
+	return usable ? index : InvalidOid;
 }
 
 } // namespace foreman::pg::compat

@@ -16,3 +16,7 @@ extern "C" {
 #include "utils/elog.h"
 #include "utils/memutils.h"
 }
+
+// The wrappers over differences between PostgreSQL majors, and the headers
+// that moved between them (16's varatt.h): in every PostgreSQL-side file.
+#include "pg/compat.hpp"

@@ -85,6 +85,13 @@ ok(wait_until($node, q{SELECT count(*) = 1 FROM pg_stat_activity
 	WHERE backend_type = 'pg_foreman executor' AND query LIKE '%pg_sleep(60)%'}, 15), 'the victim runs in an executor');
 my $victim = query($node, q{SELECT pid FROM pg_stat_activity
 	WHERE backend_type = 'pg_foreman executor' AND query LIKE '%pg_sleep(60)%'});
+# The executor records that it took the run asynchronously (as a finish
+# is): a durable commit after it, by anyone, flushes that record. Without
+# one, a kill within wal_writer_delay of the start reports the run 'not
+# started' (README: failure modes).
+ok(wait_until($node, qq{SELECT pid = $victim FROM foreman.runs WHERE job_name = 'victim'}, 15),
+	'the executor took the run');
+query($node, q{CREATE TABLE flush_marker ()});
 kill 'KILL', $victim;
 ok(wait_until($node, q{SELECT status = 'crashed' FROM foreman.runs WHERE job_name = 'victim' ORDER BY run_id DESC LIMIT 1}, 30),
 	"after the crash-restart the victim's run is 'crashed'");

@@ -1,0 +1,109 @@
+# 048_parallel_queue.pl: a parallel tier records the starts of several due
+# jobs in one durable commit and queues them for its executors (issue 15).
+# A queued run no executor took is a fire time that did not run, and says
+# so; a run an executor was running when the server crashed is 'crashed'.
+#
+#  1. Six jobs due at once in a tier of concurrency 2, their previous runs
+#     short; the first two turn long: they run in the two executors, the
+#     other four wait in the queue, recorded 'running' with no process.
+#  2. kill -9 of an executor (a crash-restart): the two long runs are
+#     'crashed', the four queued ones 'skipped' (reason 'not started').
+#  3. The same, then the coordinator is stopped (pg_terminate_backend): the
+#     queued runs are 'skipped' (reason 'stopping'); the executors go on
+#     with theirs.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ForemanTest;
+
+my $node = new_node('pqueue', extra_conf => "restart_after_crash = on\nforeman.executor_idle_timeout = '60s'\n");
+ok(wait_for_leaders($node, 'postgres', 2), 'both built-in tiers have a leader');
+query($node, q{
+	CREATE TABLE slow_flag (job text PRIMARY KEY);
+	CREATE TABLE marker (n int);
+	SELECT foreman.create_tier('par', '100 milliseconds', concurrency => 2);
+	SELECT foreman.schedule('q' || g, '3 seconds',
+	    format($$SELECT pg_sleep(CASE WHEN EXISTS (SELECT FROM slow_flag WHERE job = %L) THEN 60 ELSE 0 END)$$, 'q' || g),
+	    tier => 'par', start_at => date_trunc('second', now()) + interval '2 seconds')
+	  FROM generate_series(1, 6) g;
+});
+my $jobs = q{job_name IN ('q1', 'q2', 'q3', 'q4', 'q5', 'q6')};
+my $t_short = query($node, q{SELECT clock_timestamp()});
+sub all_ran_short
+{
+	my ($since) = @_;
+	return wait_until($node, qq{SELECT count(DISTINCT job_name) = 6 FROM foreman.runs WHERE $jobs
+		AND status = 'succeeded' AND scheduled_for > '$since'}, 30);
+}
+ok(all_ran_short($t_short), 'every job ran (short runs: their history says so)');
+
+my $no_double_sql = qq{
+	SELECT coalesce(string_agg(job_name || ' @ ' || scheduled_for, ', '), '') FROM (
+	  SELECT job_name, scheduled_for FROM foreman.runs WHERE $jobs AND status <> 'skipped'
+	   GROUP BY job_name, scheduled_for HAVING count(*) > 1) d};
+
+# q1 and q2 turn long; returns the fire time once they run in the executors
+# and q3..q6 wait in the queue.
+sub two_long_four_queued
+{
+	my ($what) = @_;
+	query($node, q{INSERT INTO slow_flag VALUES ('q1'), ('q2') ON CONFLICT DO NOTHING});
+	ok( wait_until($node, qq{SELECT count(*) = 2 FROM foreman.runs WHERE job_name IN ('q1', 'q2')
+		AND status = 'running' AND pid IS NOT NULL}, 30),
+		"$what: q1 and q2 run in executors");
+	my $fire = query($node, q{SELECT scheduled_for FROM foreman.runs WHERE job_name = 'q1' AND status = 'running'});
+	is( query($node, qq{SELECT string_agg(job_name || ' ' || status || ' ' || (pid IS NOT NULL), ', ' ORDER BY job_name)
+	                     FROM foreman.runs WHERE $jobs AND scheduled_for = '$fire'}),
+		'q1 running true, q2 running true, q3 running false, q4 running false, q5 running false, q6 running false',
+		"$what: the six starts were recorded together; q3..q6 wait for an executor, with no process");
+	return $fire;
+}
+
+# ---------------------------------------------------------------------------
+# 1 and 2: a crash with runs queued.
+my $fire = two_long_four_queued('crash');
+# The executors' claims were committed asynchronously: a durable commit
+# after them flushes them.
+query($node, q{INSERT INTO marker VALUES (1)});
+my $executor = query($node, q{SELECT min(pid) FROM foreman.runs WHERE job_name IN ('q1', 'q2') AND status = 'running'});
+is(kill('KILL', $executor), 1, "kill -9 of executor $executor");
+ok( wait_until($node, qq{SELECT count(*) FROM foreman.runs WHERE $jobs AND scheduled_for = '$fire' AND status <> 'running'},
+		60, expected => '6'),
+	'after the crash-restart the six runs are settled');
+is( query($node, qq{SELECT string_agg(job_name || ' ' || status || coalesce(' (' || reason || ')', ''), ', ' ORDER BY job_name)
+                     FROM foreman.runs WHERE $jobs AND scheduled_for = '$fire'}),
+	'q1 crashed (process ended), q2 crashed (process ended), q3 skipped (not started), q4 skipped (not started), '
+	  . 'q5 skipped (not started), q6 skipped (not started)',
+	'the two that ran crashed; the four queued did not run');
+like( query($node, qq{SELECT message FROM foreman.runs WHERE job_name = 'q3' AND scheduled_for = '$fire'}),
+	qr/waiting for an executor.*it did not run/, '... and say why');
+is(query($node, $no_double_sql), '', 'no fire time ran twice');
+
+# ---------------------------------------------------------------------------
+# 3. The coordinator stops with runs queued.
+ok(wait_until($node, q{SELECT count(*) = 1 FROM foreman.tier_status WHERE tier = 'par' AND leader}, 30),
+	'the parallel tier leads again');
+query($node, q{DELETE FROM slow_flag});
+$t_short = query($node, q{SELECT clock_timestamp()});
+ok(all_ran_short($t_short), 'every job ran short again');
+$fire = two_long_four_queued('stop');
+my $leader = leader_pid($node, 'par');
+is(query($node, "SELECT pg_terminate_backend($leader)"), 't', "pg_terminate_backend of the tier's coordinator $leader");
+ok( wait_until($node, qq{SELECT count(*) FROM foreman.runs WHERE job_name IN ('q3', 'q4', 'q5', 'q6')
+		AND scheduled_for = '$fire' AND status = 'skipped' AND reason = 'stopping'}, 30, expected => '4'),
+	'the queued runs are recorded as not started (stopping)');
+is( query($node, qq{SELECT string_agg(job_name || ' ' || status, ', ' ORDER BY job_name) FROM foreman.runs
+                     WHERE job_name IN ('q1', 'q2') AND scheduled_for = '$fire'}),
+	'q1 running, q2 running', 'the executors go on with the runs they took');
+query($node, q{DELETE FROM slow_flag});
+query($node, q{SELECT pg_cancel_backend(pid) FROM foreman.runs WHERE job_name IN ('q1', 'q2') AND status = 'running'});
+ok( wait_until($node, qq{SELECT count(*) = 2 FROM foreman.runs WHERE job_name IN ('q1', 'q2')
+		AND scheduled_for = '$fire' AND status = 'cancelled'}, 30),
+	'cancelled, they are recorded so');
+is(query($node, $no_double_sql), '', 'no fire time ran twice');
+
+$node->stop;
+done_testing();
