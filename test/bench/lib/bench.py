@@ -71,6 +71,7 @@ class Bench:
             raise BenchError("synchronous_commit is not on: the start of a run would not be durable")
         for tier in ("fast", "slow", "par", "tput"):
             self.c.coordinator_pid(tier)
+        Minutes.warm_up(self.c)
         db.rows("CHECKPOINT")
 
     def machine(self):
