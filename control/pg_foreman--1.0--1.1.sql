@@ -916,6 +916,7 @@ DECLARE
     plot_h   float8;
     lanes    text;
     bars     text;
+    links    text;
     axis     text;
     legend   text;
     header   text;
@@ -953,7 +954,7 @@ BEGIN
         SELECT r.run_id, r.job_name, r.owner, r.tier_id, CASE WHEN tr.parallel THEN r.pid END AS lane_pid,
                r.status, r.reason, r.attempt, r.started_at,
                coalesce(r.finished_at, greatest(least(now(), until), r.started_at)) AS ended,
-               r.finished_at IS NULL AS open, r.sqlstate, r.message, r.rows_affected
+               r.finished_at IS NULL AS open, r.sqlstate, r.message, r.rows_affected, r.chain_id
           FROM (SELECT * FROM foreman.job_run x WHERE x.finished_at >= since AND x.started_at < until
                 UNION ALL
                 SELECT * FROM foreman.job_run x WHERE x.finished_at IS NULL AND x.started_at < until) r
@@ -995,7 +996,7 @@ BEGIN
                                      b.run_id, b.status, round(b.x::numeric, 2), y0 + b.idx * lane_h + 4,
                                      round(greatest(b.x_end - b.x, 1.5)::numeric, 2), lane_h - 8,
                                      coalesce(c.fill, '#57606a'),
-                                     foreman._xml_text(format('%s (%s): %s%s%s%s, started %s, %s%s',
+                                     foreman._xml_text(format('%s (%s): %s%s%s%s, started %s, %s%s%s',
                                          b.job_name, pg_get_userbyid(b.owner), b.status,
                                          CASE WHEN b.reason IS NOT NULL THEN ' (' || b.reason || ')' ELSE '' END,
                                          CASE WHEN b.sqlstate IS NOT NULL OR b.message IS NOT NULL
@@ -1008,7 +1009,9 @@ BEGIN
                                          CASE WHEN b.open THEN 'not finished'
                                               ELSE foreman._duration_text(b.ended - b.started_at) END,
                                          CASE WHEN b.rows_affected IS NOT NULL
-                                              THEN ', ' || b.rows_affected || ' rows' ELSE '' END)),
+                                              THEN ', ' || b.rows_affected || ' rows' ELSE '' END,
+                                         CASE WHEN b.chain_id IS NOT NULL
+                                              THEN ', pipeline instance ' || b.chain_id ELSE '' END)),
                                      -- the job's name on a bar wide enough for it
                                      CASE WHEN b.x_end - b.x >= 7 * length(b.job_name) + 10
                                           THEN format('<text x="%s" y="%s" class="bar">%s</text>',
@@ -1017,13 +1020,23 @@ BEGIN
                                           ELSE '' END),
                               E'\n' ORDER BY b.started_at, b.run_id)
               FROM bar b LEFT JOIN colour c ON c.status = b.status),
+           -- The runs of a pipeline instance, linked in the order they started.
+           (SELECT string_agg(format('<line class="chain" data-chain-id="%s" x1="%s" y1="%s" x2="%s" y2="%s" '
+                                     'stroke="#57606a" stroke-dasharray="3 2"/>',
+                                     k.chain_id, round(k.px::numeric, 2), k.py, round(k.x::numeric, 2), k.y),
+                              E'\n' ORDER BY k.started_at, k.run_id)
+              FROM (SELECT b.chain_id, b.run_id, b.started_at, b.x, y0 + b.idx * lane_h + lane_h / 2 AS y,
+                           lag(b.x_end) OVER w AS px, lag(y0 + b.idx * lane_h + lane_h / 2) OVER w AS py
+                      FROM bar b WHERE b.chain_id IS NOT NULL
+                    WINDOW w AS (PARTITION BY b.chain_id ORDER BY b.started_at, b.run_id)) k
+             WHERE k.px IS NOT NULL),
            (SELECT string_agg(format('<rect x="%s" y="{legend_y}" width="12" height="12" rx="2" fill="%s"/>'
                                      '<text x="%s" y="{legend_text_y}">%s (%s)</text>',
                                      16 + (c.ord - 1) * 136, c.fill, 16 + (c.ord - 1) * 136 + 17, c.status,
                                      (SELECT count(*) FROM runs r WHERE r.status = c.status)),
                               E'\n' ORDER BY c.ord)
               FROM colour c)
-      INTO n_total, n_drawn, n_lanes, lanes, bars, legend;
+      INTO n_total, n_drawn, n_lanes, lanes, bars, links, legend;
 
     plot_h := n_lanes * lane_h;
     legend := replace(replace(legend, '{legend_y}', (y0 + plot_h + 22)::text),
@@ -1069,7 +1082,7 @@ BEGIN
                   || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s' || E'\n' || '%s%s' || E'\n'
                   || '</svg>' || E'\n',
                   width, y0 + plot_h + 48, width, y0 + plot_h + 48,
-                  header, lanes, coalesce(axis, ''), coalesce(bars, ''), legend, now_mark);
+                  header, lanes, coalesce(axis, ''), coalesce(links || E'\n', '') || coalesce(bars, ''), legend, now_mark);
 END
 $$;
 COMMENT ON FUNCTION foreman.timeline_svg(timestamptz, timestamptz, text, integer) IS

@@ -31,6 +31,13 @@ SELECT string_agg(step, ' < ' ORDER BY at) FILTER (WHERE step IN ('load', 'trans
   FROM pipeline_log;
 SELECT root_job, job_name, tier, status FROM foreman.chain_runs ORDER BY job_id;
 SELECT count(DISTINCT chain_id) AS instances, count(*) AS runs FROM foreman.chain_runs;
+-- The timeline links the runs of the instance in the order they started:
+-- five runs, four links.
+SELECT (SELECT min(chain_id) FROM foreman.chain_runs) AS first_chain \gset
+SELECT (length(svg) - length(replace(svg, format('class="chain" data-chain-id="%s"', :first_chain), '')))
+       / length(format('class="chain" data-chain-id="%s"', :first_chain)) AS links,
+       svg LIKE '%pipeline instance%' AS tooltips_name_it
+  FROM foreman.timeline_svg(now() - interval '10 minutes', now()) svg;
 
 -- A failure in the middle: the steps after it are skipped, naming why; a job
 -- that runs after a failure runs.

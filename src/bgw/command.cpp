@@ -6,6 +6,7 @@
 // outlives transactions, because a statement (COMMIT, CALL of a procedure that
 // commits) may end the transaction it started in.
 #include "bgw/command.hpp"
+#include "pg/guard.hpp"
 #include "pg/compat.hpp"
 
 extern "C" {
@@ -163,17 +164,13 @@ run_command(const char *sql, MemoryContext context, CommandOutcome *outcome)
 	xact_started = false;
 	debug_query_string = sql;
 
-	PG_TRY();
-	{
+	MemoryContextSwitchTo(context);
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		run_statements(sql, context, outcome);
 		outcome->ok = true;
-	}
-	PG_CATCH();
-	{
+	});
+	if (edata) {
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		FlushErrorState();
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		AbortOutOfAnyTransaction();
 		xact_started = false;
@@ -186,7 +183,6 @@ run_command(const char *sql, MemoryContext context, CommandOutcome *outcome)
 		FreeErrorData(edata);
 		RESUME_INTERRUPTS();
 	}
-	PG_END_TRY();
 
 	debug_query_string = nullptr;
 	MemoryContextSwitchTo(context);

@@ -176,6 +176,8 @@ long
 leader_cycle()
 {
 	MemoryContextReset(coord.cycle_context);
+	// What a cycle allocates lives until the next one (or an error).
+	MemoryContextSwitchTo(coord.cycle_context);
 	wake_on_time();
 	reap_executors();
 	TimestampTz now = GetCurrentTimestamp();

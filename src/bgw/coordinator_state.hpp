@@ -95,6 +95,9 @@ struct RunPlan {
 	bool skip_recorded; // a fire time was recorded 'skipped' (the job moved on)
 };
 RunPlan plan_job(const DueJob &job, TimestampTz now);
+// How long the job's previous run took, or -1 when unknown: only jobs known
+// to be short wait behind others in a batch of starts.
+int64 previous_run_us(const DueJob &job);
 
 // sequential.cpp: runs due jobs one after another; returns the latch timeout
 // the cycle asks for (0: read again at once), given the tier's default.

@@ -83,6 +83,15 @@ plan_requested(const DueJob &job, RunPlan *plan)
 
 } // namespace
 
+int64
+previous_run_us(const DueJob &job)
+{
+	const pg::DuePolicyPg &p = job.policy;
+	if (!p.has_last_run || p.last_finished < p.last_started)
+		return -1;
+	return p.last_finished - p.last_started;
+}
+
 RunPlan
 plan_job(const DueJob &job, TimestampTz now)
 {

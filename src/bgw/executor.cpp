@@ -237,34 +237,38 @@ executor_release_reservation(const Reservation &r)
 	LWLockRelease(sh->lock);
 }
 
+namespace {
+
+// This database's executors of the tier: running a run (busy_only), or all
+// of them that are not leaving (idle and starting ones too).
 int
-executor_busy_count(int32 tier_id)
+count_executors(int32 tier_id, bool busy_only)
 {
 	Shared *sh = shared();
 	int n = 0;
 	LWLockAcquire(sh->lock, LW_SHARED);
 	for (int i = 0; i < slot_limit(); i++) {
 		const ExecutorSlot &e = sh->executors[i];
-		if (e.pid > 0 && !e.idle && e.dboid == MyDatabaseId && e.tier_id == tier_id)
+		if (e.pid != 0 && e.dboid == MyDatabaseId && e.tier_id == tier_id &&
+		    (busy_only ? e.pid > 0 && !e.idle : !e.retire))
 			n++;
 	}
 	LWLockRelease(sh->lock);
 	return n;
 }
 
+} // namespace
+
+int
+executor_busy_count(int32 tier_id)
+{
+	return count_executors(tier_id, true);
+}
+
 int
 executor_total_count(int32 tier_id)
 {
-	Shared *sh = shared();
-	int n = 0;
-	LWLockAcquire(sh->lock, LW_SHARED);
-	for (int i = 0; i < slot_limit(); i++) {
-		const ExecutorSlot &e = sh->executors[i];
-		if (e.pid != 0 && !e.retire && e.dboid == MyDatabaseId && e.tier_id == tier_id)
-			n++;
-	}
-	LWLockRelease(sh->lock);
-	return n;
+	return count_executors(tier_id, false);
 }
 
 int

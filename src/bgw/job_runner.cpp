@@ -2,6 +2,7 @@
 #include "bgw/job_runner.hpp"
 #include "bgw/command.hpp"
 #include "bgw/session.hpp"
+#include "pg/guard.hpp"
 #include "pg/outcome_pg.hpp"
 #include "pg/settings.hpp"
 
@@ -224,8 +225,7 @@ runner_exit(int, Datum)
 	o.stopping = true;
 	o.batches = -1;
 	o.sqlstate = "57014";
-	PG_TRY();
-	{
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		AbortOutOfAnyTransaction();
 		session_leave_owner();
 		if (o.status == core::RunStatus::TimedOut)
@@ -239,13 +239,20 @@ runner_exit(int, Datum)
 		internal_xact_begin();
 		(void)finish_run(current.run_id, current.job_id, o);
 		internal_xact_commit();
-	}
-	PG_CATCH();
-	{
-		// Left 'running': the next leader marks it crashed.
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	});
+	// On an error the run is left 'running': the next leader settles it.
+	if (edata)
+		FreeErrorData(edata);
+}
+
+// Why the last record failed, for tier_status; the error goes to the log.
+void
+note_record_error(ErrorData *edata)
+{
+	strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
+	edata->elevel = LOG;
+	ThrowErrorData(edata);
+	FreeErrorData(edata);
 }
 
 // The pending outcome's record, in a subtransaction: when it cannot be
@@ -256,29 +263,19 @@ record_pending_in_subxact(bool *applied)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool done = false;
 	BeginInternalSubTransaction(nullptr);
 	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		*applied = finish_run(pending.run_id, pending.job_id, pending.outcome);
 		ReleaseCurrentSubTransaction();
-		done = true;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
-		FreeErrorData(edata);
-		EmitErrorReport();
-		FlushErrorState();
+	});
+	if (edata) {
+		note_record_error(edata);
 		RollbackAndReleaseCurrentSubTransaction();
 	}
-	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 	CurrentResourceOwner = owner;
-	return done;
+	return edata == nullptr;
 }
 
 // Records the pending outcome; with reset_session, after resetting the
@@ -292,29 +289,21 @@ flush(bool reset_session)
 		return true;
 	reset_session |= reset_needed;
 	MemoryContext context = CurrentMemoryContext;
-	volatile bool recorded = !pending.pending;
+	bool recorded = !pending.pending;
 	bool applied = true;
-	PG_TRY();
-	{
+	ErrorData *edata = pg::capture_pg_error([&]() {
 		internal_xact_begin(false, reset_session);
 		if (pending.pending)
 			recorded = record_pending_in_subxact(&applied);
 		internal_xact_commit();
 		reset_needed = false;
-	}
-	PG_CATCH();
-	{
+	});
+	if (edata) {
 		// The reset itself, or the commit, failed: all of it is tried again.
-		MemoryContextSwitchTo(context);
-		ErrorData *edata = CopyErrorData();
-		strlcpy(last_error, edata->message ? edata->message : "error", sizeof last_error);
-		FreeErrorData(edata);
-		EmitErrorReport();
-		FlushErrorState();
+		note_record_error(edata);
 		AbortCurrentTransaction();
 		recorded = false;
 	}
-	PG_END_TRY();
 	MemoryContextSwitchTo(context);
 	if (recorded && pending.pending) {
 		free_pending();
@@ -425,6 +414,7 @@ core::RunStatus
 runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started, MemoryContext job_context,
                const RunHooks &hooks)
 {
+	MemoryContext caller = CurrentMemoryContext; // given back: job_context is reset by the next run
 	if (got_sigterm) {
 		(void)runner_not_started(run_id, job.job_id, attempt, NotStarted::Stopping);
 		return core::RunStatus::Skipped;
@@ -494,6 +484,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
 	          !job.has_downstreams;
 	record_outcome(job, run_id, o, started);
+	MemoryContextSwitchTo(caller);
 	return o.status;
 }
 

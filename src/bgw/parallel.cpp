@@ -29,16 +29,6 @@ constexpr int64 kQueueBudgetUs = 20000; // how long a queued run may wait for an
 
 bool warned_no_worker = false;
 
-// How long the job's previous run took, or -1 when unknown.
-int64
-previous_run_us(const DueJob &job)
-{
-	const pg::DuePolicyPg &p = job.policy;
-	if (!p.has_last_run || p.last_finished < p.last_started)
-		return -1;
-	return p.last_finished - p.last_started;
-}
-
 // Starts new executors until the tier has `wanted` (at most its
 // concurrency); false when it has none and none could be started.
 bool

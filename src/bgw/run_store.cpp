@@ -301,6 +301,9 @@ read_job_row(Statement &s, uint64 row, TimestampTz now)
 // database are woken once it commits (a downstream may be due in any tier).
 bool chain_advanced = false;
 
+// The memory context current when the internal transaction began.
+MemoryContext xact_caller_context = nullptr;
+
 void
 set_local(const char *name, const char *value)
 {
@@ -331,6 +334,7 @@ notify_of(const char *text)
 void
 internal_xact_begin(bool durable, bool reset_session)
 {
+	xact_caller_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	// The bookkeeping's own characteristics, whatever a job's SET SESSION
@@ -360,10 +364,13 @@ internal_xact_commit()
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	// The caller's memory context again, on every major (from 17 on,
+	// PostgreSQL restores the one current at the transaction's start itself;
+	// before, it left TopMemoryContext current, where nothing should leak).
+	MemoryContextSwitchTo(xact_caller_context);
 	// Outside a job only a cut wait for a synchronous standby sets a cancel
 	// (job_runner); one that came as the wait ended anyway is spent here.
 	QueryCancelPending = false;
-	Assert(CurrentMemoryContext == TopMemoryContext);
 	if (chain_advanced) {
 		chain_advanced = false;
 		wake_coordinators(MyDatabaseId, -1);

@@ -38,16 +38,6 @@ struct Queue {
 };
 Queue queue;
 
-// How long the job's previous run took, or -1 when unknown.
-int64
-previous_run_us(const DueJob &job)
-{
-	const pg::DuePolicyPg &p = job.policy;
-	if (!p.has_last_run || p.last_finished < p.last_started)
-		return -1;
-	return p.last_finished - p.last_started;
-}
-
 // The next due jobs for a batch, from due[*next] on: the first one, and
 // after it those whose runs ahead of them are known to be short.
 int

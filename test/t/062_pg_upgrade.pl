@@ -1,4 +1,4 @@
-# 070_pg_upgrade.pl: pg_upgrade of a cluster that runs pg_foreman.
+# 062_pg_upgrade.pl: pg_upgrade of a cluster that runs pg_foreman.
 #
 # pg_upgrade starts the old cluster (to dump its schema) and the new one (to
 # restore it) in binary-upgrade mode, each with its own postgresql.conf, so
