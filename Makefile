@@ -2,7 +2,8 @@
 #
 #   make demo    install what is missing, build, install, run the demo cluster
 #   make test    install what is missing, build, run unit tests, pg_regress and TAP
-#   make bench   benchmarks (not part of make test)
+#   make bench   benchmarks (not part of make test): every target of issue 15 in one table
+#   make bench-pictures  copy the latest full run's SVGs into test/bench/ (to commit them)
 #   make test-ha pg_foreman under Patroni with etcd: failover, switchover, partition
 #   make deb     the Debian package postgresql-$(PG_MAJOR)-foreman, into build/deb/
 #   make deb-check     that package in a fresh Debian root: installs, CREATE EXTENSION, a job runs
@@ -56,7 +57,7 @@ PG_MAJORS     ?= 17 18
 FOREMAN_CACHE ?= /var/cache/pg_foreman
 export PG_MAJORS FOREMAN_CACHE
 
-.PHONY: deps demo test unit regress tap bench build-install check-pgxs fuzz deb deb-check test-majors test-ha
+.PHONY: deps demo test unit regress tap bench bench-pictures build-install check-pgxs fuzz deb deb-check test-majors test-ha
 
 deps:
 	@bash scripts/deps.sh
@@ -91,9 +92,13 @@ test-ha: build-install
 	@bash scripts/deps.sh ha
 	@bash scripts/test-ha.sh
 
+# BENCH_* settings: see test/bench/run.sh (BENCH_DIR, BENCH_PORT, quick tries).
 bench: build-install
 	@bash scripts/deps.sh bench
 	@bash test/bench/run.sh
+
+bench-pictures:
+	@bash test/bench/run.sh --copy-pictures
 
 fuzz: deps
 	@bash scripts/deps.sh fuzz

@@ -15,7 +15,9 @@ pkgs=(
 )
 case "${1:-}" in
 	test) pkgs+=(libxml2-utils librsvg2-bin) ;;                 # xmllint, rsvg-convert: TAP 070 checks the timeline SVG
-	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib") ;;
+	# make bench: pg_cron to compare with, pgbench (contrib) for the expiry
+	# writer, matplotlib for the pictures (start delays, runs/s over time).
+	bench) pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-contrib" python3-matplotlib) ;;
 	fuzz) pkgs+=(clang libclang-rt-dev) ;;
 	# make test-ha: Patroni (it pulls python3-psycopg2 and python3-yaml), etcd,
 	# and iproute2 for the network namespaces the test partitions.

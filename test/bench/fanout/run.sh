@@ -6,13 +6,17 @@
 #   (3) the same parallel tier with executors kept for the next run.
 # Prints runs/s and CPU per run (all processes of the cluster, from /proc,
 # including exited children). A benchmark, not a test: it asserts nothing,
-# but fails loudly when a measurement cannot be taken.
+# but fails loudly when a measurement cannot be taken. Not part of make bench
+# (its target 5 measures a parallel tier); settings: RUNS (1000), BENCH_DIR
+# (/tmp/pg_foreman-bench; it works in BENCH_DIR/fanout), BENCH_PORT (54342).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . scripts/lib.sh
 
-DIR=${BENCH_DIR:-/tmp/pg_foreman-bench-fanout}
-PORT=${BENCH_PORT:-54341}
+# Its own directory under BENCH_DIR, as the expiry benchmark's, and by
+# default a port beside make bench's two (54340, 54341).
+DIR=${BENCH_DIR:-/tmp/pg_foreman-bench}/fanout
+PORT=${BENCH_PORT:-54342}
 RUNS=${RUNS:-1000}
 ensure_test_user
 stage_dir "$DIR"
