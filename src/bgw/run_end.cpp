@@ -199,6 +199,7 @@ outcome_of_row(Statement &s, uint64 row, int64 *run_id, int64 *job_id)
 	o.attempt = DatumGetInt32(column(s, row, kAttempt, &isnull));
 	if (o.reason && strcmp(o.reason, "owner check") == 0)
 		o.owner_problem = o.message;
+	o.start_unknown = o.reason && strcmp(o.reason, "start unknown") == 0;
 	return o;
 }
 
@@ -252,7 +253,7 @@ summarize_locked_job(const RunOutcome &o, const char **log_runs)
 	job.last_crashed = last_status && strcmp(last_status, "crashed") == 0;
 	Oid owner = DatumGetObjectId(column(s, 0, kSummaryOwner, &isnull));
 	job.min_retry_delay_us = pg::is_foreman_admin(owner) ? 0 : (int64)guc_min_user_interval_ms * 1000;
-	pg::RunEndPg run{o.status, o.attempt, o.finished_at, o.stopping, o.owner_problem, o.message};
+	pg::RunEndPg run{o.status, o.attempt, o.finished_at, o.stopping, o.start_unknown, o.owner_problem, o.message};
 	return pg::summarize_run(run, job);
 }
 

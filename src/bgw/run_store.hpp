@@ -141,6 +141,7 @@ struct RunOutcome {
 	TimestampTz finished_at;
 	int32 attempt;
 	bool stopping;             // its process was being stopped (no retry now)
+	bool start_unknown;        // crashed, reason 'start unknown' (not the job's failure)
 	bool plain;                // nothing but the job's own row follows from it: no event, no downstreams, row kept
 	const char *owner_problem; // the owner may not run jobs: the job is disabled with this reason
 };

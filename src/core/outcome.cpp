@@ -65,8 +65,8 @@ summarize(const RunEnd &run, const JobCounters &job, double unit_random)
 		out.consecutive_failures = 0;
 		return out;
 	}
-	if (!counts_as_failure(run.status))
-		return out; // cancelled: a stop, not the job's failure
+	if (!counts_as_failure(run.status) || run.start_unknown)
+		return out; // cancelled: a stop; start unknown: a server's crash; not the job's failure
 
 	out.consecutive_failures = job.consecutive_failures + 1;
 	if (job.max_failures && out.consecutive_failures >= *job.max_failures) {

@@ -27,6 +27,9 @@ struct RunEnd {
 	int attempt = 1;
 	Micros finished_at = 0;
 	bool stopping = false;                    // its process is being stopped: no retry now
+	// A run of a batch a crash or a failover left with no evidence that it
+	// began ('crashed', reason 'start unknown'): not the job's failure.
+	bool start_unknown = false;
 	std::optional<std::string> owner_problem; // the owner may not run jobs: disable with this reason
 	std::string message;                      // the error, for the disabled reason
 };
@@ -66,7 +69,8 @@ struct JobSummary {
 //    retry_backoff * 2^(failures - 2), at most an hour (one crash - a server
 //    crash, a failover - costs no delay); the fire times it passes over are
 //    reported (backed_off_from), so every one is accounted for;
-//  - a cancelled run (shutdown) changes nothing;
+//  - a cancelled run (shutdown) changes nothing, nor does a crashed run
+//    whose start is unknown (it may never have begun);
 //  - an owner that may not run jobs disables the job with that reason.
 // unit_random in [0, 1) spreads the retry delay.
 JobSummary summarize(const RunEnd &run, const JobCounters &job, double unit_random);

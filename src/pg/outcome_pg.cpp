@@ -20,6 +20,7 @@ summarize_run(const RunEndPg &run, const JobCountersPg &job)
 		r.attempt = run.attempt;
 		r.finished_at = to_unix_micros(run.finished_at);
 		r.stopping = run.stopping;
+		r.start_unknown = run.start_unknown;
 		if (run.owner_problem)
 			r.owner_problem = std::string(run.owner_problem);
 		r.message = run.message ? run.message : "";

@@ -17,6 +17,7 @@ struct RunEndPg {
 	int32 attempt;
 	TimestampTz finished_at;
 	bool stopping;
+	bool start_unknown;
 	const char *owner_problem; // NULL: none
 	const char *message;       // NULL: none
 };

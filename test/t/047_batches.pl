@@ -78,6 +78,9 @@ is( query($node, qq{SELECT string_agg(job_name || ' ' || status || coalesce(' ('
 	'b2 crashed; b3..b5, queued behind it before the crash-restart, are not called not run; b1 stands');
 like( query($node, qq{SELECT message FROM foreman.runs WHERE job_name = 'b3' AND scheduled_for = '$fire'}),
 	qr/recorded with others in one commit.*may have run, and is not run again/, '... and say why');
+is( query($node, qq{SELECT string_agg(job_name || ' ' || consecutive_failures, ', ' ORDER BY job_name) FROM foreman.jobs
+                     WHERE $jobs}),
+	'b1 0, b2 1, b3 0, b4 0, b5 0', 'a run whose start is unknown is not counted as its job\'s failure; b2\'s crash is');
 is(query($node, $no_double_sql), '', 'no fire time ran twice');
 
 # ---------------------------------------------------------------------------

@@ -84,6 +84,9 @@ is( query($node, qq{SELECT string_agg(job_name || ' ' || status || coalesce(' ('
 	'the two that ran crashed; the four queued, recorded before the crash-restart, are not called not run');
 like( query($node, qq{SELECT message FROM foreman.runs WHERE job_name = 'q3' AND scheduled_for = '$fire'}),
 	qr/recorded with others in one commit.*may have run, and is not run again/, '... and say why');
+is( query($node, qq{SELECT string_agg(job_name || ' ' || consecutive_failures, ', ' ORDER BY job_name) FROM foreman.jobs
+                     WHERE $jobs}),
+	'q1 1, q2 1, q3 0, q4 0, q5 0, q6 0', 'a run whose start is unknown is not counted as its job\'s failure');
 is(query($node, $no_double_sql), '', 'no fire time ran twice');
 
 # ---------------------------------------------------------------------------

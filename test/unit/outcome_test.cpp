@@ -65,6 +65,26 @@ TEST(Outcome, CancelledChangesNothing)
 	EXPECT_FALSE(s.retry_at);
 }
 
+TEST(Outcome, ACrashedRunWhoseStartIsUnknownChangesNothing)
+{
+	JobCounters job;
+	job.consecutive_failures = 2;
+	job.max_failures = 3;
+	job.last_crashed = true;
+	job.next_run_at = 2000 * kMicrosPerSecond;
+	RunEnd run = ended(RunStatus::Crashed);
+	run.start_unknown = true;
+	JobSummary s = summarize(run, job, 0.5);
+	EXPECT_EQ(s.consecutive_failures, 2);
+	EXPECT_FALSE(s.disabled_reason);
+	EXPECT_FALSE(s.retry_at);
+	EXPECT_FALSE(s.backed_off_from);
+	EXPECT_EQ(s.next_run_at, job.next_run_at);
+	// The same crash with its start known counts, and disables at max_failures.
+	run.start_unknown = false;
+	EXPECT_TRUE(summarize(run, job, 0.5).disabled_reason);
+}
+
 TEST(Outcome, RetriesBackOffAndStopAfterTheLastAttempt)
 {
 	JobCounters job;
