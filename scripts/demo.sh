@@ -157,7 +157,12 @@ for _ in $(seq 1 50); do
 	[ "$(psql_demo -Atc "SELECT state FROM foreman.tier_status WHERE tier = 'slow' AND leader")" = running ] && break
 	sleep 0.1 # polling for display, bounded: 5 s
 done
-sleep 1.5 # a moment into the roll-up, so both tiers have something to show
+# A moment into the roll-up, so both tiers have something to show (bounded: 5 s).
+for _ in $(seq 1 50); do
+	[ "$(psql_demo -Atc "SELECT coalesce(bool_or(clock_timestamp() - job_started_at >= interval '1.5 s'), false)
+	                     FROM foreman.tier_status WHERE tier = 'slow' AND leader")" = t ] && break
+	sleep 0.1
+done
 psql_demo <<'SQL' | indent
 SELECT tier, state, coalesce(current_job, '') AS current_job,
        coalesce(round(extract(epoch FROM clock_timestamp() - job_started_at)::numeric, 1) || ' s', '') AS running_for,
