@@ -140,9 +140,15 @@ apply_summaries_if_pending(TimestampTz now)
 // none): it wakes a little before and waits out the rest (wake_on_time).
 TimestampTz sleeping_until = 0;
 constexpr int64 kWakeEarlyUs = 1000; // the latch's millisecond timeout and a wake-up's own delay
+// The due time a parallel tier last started executors ahead of (0: none).
+TimestampTz prewarmed_for = 0;
+// A wake-up for the executors' lead counts as on time this close to it (the
+// latch's timeout is in whole milliseconds, and may end a little early).
+constexpr int64 kLeadSlackUs = 5000;
 
 // Until the tier's next due time, capped by `timeout`; a millisecond early
-// (wake_on_time waits out the rest).
+// (wake_on_time waits out the rest). A parallel tier wakes first
+// executor_lead_us() before it, once per due time, to start its executors.
 long
 until_next_due(const TierState &tier, long timeout)
 {
@@ -151,10 +157,27 @@ until_next_due(const TierState &tier, long timeout)
 		return timeout;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = tier.next_run_at - kWakeEarlyUs;
+	TimestampTz lead_at = tier.next_run_at - executor_lead_us(tier);
+	bool lead = lead_at < wake && lead_at - kLeadSlackUs > now && prewarmed_for != tier.next_run_at;
+	if (lead)
+		wake = lead_at;
 	long until = wake <= now ? 0 : (long)((wake - now) / 1000);
-	if (until < timeout)
+	if (until < timeout && !lead)
 		sleeping_until = tier.next_run_at;
 	return Min(timeout, until);
+}
+
+// Nothing due yet, the next due time within the executors' lead: how many
+// executors its jobs will want (counted once per due time).
+int
+due_soon(const TierState &tier, TimestampTz now)
+{
+	int64 lead = executor_lead_us(tier);
+	if (lead == 0 || !tier.has_next_run || tier.next_run_at - now > lead + kLeadSlackUs ||
+	    prewarmed_for == tier.next_run_at)
+		return 0;
+	prewarmed_for = tier.next_run_at;
+	return count_due_by(coord.args.tier_id, tier.next_run_at, tier.concurrency);
 }
 
 // Woken early for a due time: waits until it (at most kWakeEarlyUs more),
@@ -188,8 +211,11 @@ leader_cycle()
 	apply_summaries_if_pending(now);
 	TierState tier = read_tier_state(coord.args.tier_id);
 	List *due = NIL;
-	if (tier.exists && tier.enabled)
+	int soon = 0;
+	if (tier.exists && tier.enabled) {
 		due = load_due_jobs(coord.args.tier_id, now, kDueBatch, coord.cycle_context);
+		soon = due == NIL ? due_soon(tier, now) : 0;
+	}
 	internal_xact_commit();
 
 	if (!tier.exists || !tier.enabled) {
@@ -200,6 +226,8 @@ leader_cycle()
 	long timeout = tier.tick_ms;
 	if (coord.summaries_pending)
 		timeout = Min(timeout, 1000L);
+	if (soon > 0)
+		prewarm_executors(tier, soon);
 	long asked = tier.concurrency > 1 ? run_parallel(due, tier, timeout) : run_sequential(due, timeout);
 	return asked >= 0 ? asked : until_next_due(tier, timeout);
 }

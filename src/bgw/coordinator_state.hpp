@@ -112,6 +112,12 @@ void reap_executors();
 // false while one waits to be recorded.
 bool abandon_executor_queue(NotStarted why);
 long run_parallel(List *due, const TierState &tier, long timeout);
+// How long before a due time a parallel tier starts the executors its jobs
+// will need (0: a sequential tier, or executors do not wait when idle).
+int64 executor_lead_us(const TierState &tier);
+// Starts executors for `soon` jobs due shortly (with those busy and queued),
+// so that the due time does not wait for forks and connections.
+void prewarm_executors(const TierState &tier, int soon);
 bool take_executor_deferred_summaries();
 
 } // namespace foreman::bgw

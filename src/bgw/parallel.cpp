@@ -14,6 +14,7 @@
 #include "bgw/coordinator_state.hpp"
 #include "bgw/executor.hpp"
 #include "bgw/job_runner.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "utils/timestamp.h"
@@ -26,6 +27,11 @@ namespace {
 constexpr long kLockedRetryMs = 250;    // due jobs whose rows their owners hold are tried again this often
 constexpr long kRetiringMs = 100;       // an idle executor is leaving to make room
 constexpr int64 kQueueBudgetUs = 20000; // how long a queued run may wait for an executor, by the runs ahead of it
+// New executors are started this long before the due time that needs them: a
+// fork and a connection each, one after another by the postmaster (a few
+// milliseconds each, tens on a busy machine), paid before the due time, not
+// after it.
+constexpr int64 kExecutorLeadUs = 250000;
 
 bool warned_no_worker = false;
 
@@ -172,6 +178,20 @@ record_and_queue(const DueJob **chosen, int n, bool *stuck)
 }
 
 } // namespace
+
+int64
+executor_lead_us(const TierState &tier)
+{
+	// Half the idle wait at most: the executors must still be there.
+	return tier.concurrency > 1 ? Min(kExecutorLeadUs, (int64)guc_executor_idle_ms * 1000 / 2) : 0;
+}
+
+void
+prewarm_executors(const TierState &tier, int soon)
+{
+	if (soon > 0)
+		(void)ensure_executors(tier, executor_busy_count(coord.args.tier_id) + executor_queue_length() + soon);
+}
 
 bool
 take_executor_deferred_summaries()

@@ -205,6 +205,14 @@ Statement reboot_stmt = {
 Statement claim_run_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1 AND status = 'running' AND pid IS NULL",
                             nullptr, 2, {INT8OID, INT4OID}, nullptr, 0};
 
+// How many of the tier's jobs are due by $2 (at most $3): the executors a
+// parallel tier starts ahead of that time.
+const char *const kDueCountColumns[] = {"n"};
+Statement due_count_stmt = {
+	"SELECT count(*) AS n FROM (SELECT 1 FROM foreman.job j WHERE j.tier_id = $1 AND j.enabled"
+	"                             AND j.next_run_at <= $2 LIMIT $3) d",
+	nullptr, 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kDueCountColumns, 1};
+
 // A run of a parallel tier that waited for the cluster-wide executor cap.
 Statement run_delayed_stmt = {
 	"UPDATE foreman.job_run SET reason = 'delayed',"
@@ -501,6 +509,15 @@ claim_run(int64 run_id)
 {
 	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
 	return execute(claim_run_stmt, values, nullptr, false) == 1;
+}
+
+int
+count_due_by(int32 tier_id, TimestampTz at, int limit)
+{
+	Datum values[3] = {Int32GetDatum(tier_id), TimestampTzGetDatum(at), Int32GetDatum(limit)};
+	if (execute(due_count_stmt, values, nullptr, false) == 0)
+		return 0;
+	return (int)int64_column(due_count_stmt, 0, 0, 0);
 }
 
 void

@@ -175,6 +175,9 @@ void mark_reboot_jobs_due(int32 tier_id);
 int64 mark_orphaned_runs(int32 tier_id, const int32 *live_pids, int nlive, const int64 *known_runs = nullptr,
                          int nknown = 0);
 
+// How many of the tier's enabled jobs are due by `at`, at most `limit`.
+int count_due_by(int32 tier_id, TimestampTz at, int limit);
+
 // A run that waited for the executor cap: reason 'delayed', and how long.
 void mark_run_delayed(int64 run_id, int64 waited_ms);
 

@@ -15,6 +15,9 @@
 #  3. The same, then the coordinator is stopped (pg_terminate_backend): the
 #     queued runs are 'skipped' (reason 'stopping'); the executors go on
 #     with theirs.
+#  4. A new parallel tier whose three jobs are first due at one instant: its
+#     coordinator starts the three executors ahead of that instant (the
+#     executors' lead), so the due time does not wait for forks.
 use strict;
 use warnings;
 
@@ -29,6 +32,10 @@ query($node, q{
 	CREATE TABLE slow_flag (job text PRIMARY KEY);
 	CREATE TABLE marker (n int);
 	SELECT foreman.create_tier('par', '100 milliseconds', concurrency => 2);
+	-- for 4, made now: on a TAP node (wal_level = minimal) the identity
+	-- sequences CREATE EXTENSION made and used are not WAL-logged until a
+	-- checkpoint, and a crash-restart gives an id again.
+	SELECT foreman.create_tier('warm', '10 seconds', concurrency => 3);
 	SELECT foreman.schedule('q' || g, '3 seconds',
 	    format($$SELECT pg_sleep(CASE WHEN EXISTS (SELECT FROM slow_flag WHERE job = %L) THEN 60 ELSE 0 END)$$, 'q' || g),
 	    tier => 'par', start_at => date_trunc('second', now()) + interval '2 seconds')
@@ -111,6 +118,24 @@ ok( wait_until($node, qq{SELECT count(*) = 2 FROM foreman.runs WHERE job_name IN
 		AND scheduled_for = '$fire' AND status = 'cancelled'}, 30),
 	'cancelled, they are recorded so');
 is(query($node, $no_double_sql), '', 'no fire time ran twice');
+
+# ---------------------------------------------------------------------------
+# 4. Executors started ahead of a due time.
+ok(wait_until($node, q{SELECT count(*) = 1 FROM foreman.tier_status WHERE tier = 'warm' AND leader}, 30),
+	'tier warm leads');
+query($node, q{
+	SELECT foreman.schedule('w' || g, '1 hour', 'SELECT 1', tier => 'warm',
+	    start_at => date_trunc('second', now()) + interval '2 seconds')
+	  FROM generate_series(1, 3) g;
+});
+ok( wait_until($node, q{SELECT count(*) = 3 FROM foreman.runs WHERE job_name IN ('w1', 'w2', 'w3')
+		AND status = 'succeeded'}, 30),
+	'the three jobs of tier warm ran');
+is( query($node, q{SELECT string_agg(r.job_name || ' ' || (a.backend_start < r.scheduled_for), ', ' ORDER BY r.job_name)
+                     FROM foreman.runs r JOIN pg_stat_activity a ON a.pid = r.pid
+                    WHERE r.job_name IN ('w1', 'w2', 'w3')}),
+	'w1 true, w2 true, w3 true',
+	'each ran in an executor started before its due time (the executors are idle for 60 s here)');
 
 $node->stop;
 done_testing();
