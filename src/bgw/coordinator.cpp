@@ -137,7 +137,8 @@ apply_summaries_if_pending(TimestampTz now)
 }
 
 // The tier's next due time when the coordinator went to sleep for it (0:
-// none): it wakes a little before and waits out the rest (wake_on_time).
+// none): it wakes a little before, records the starts of the jobs due at it
+// and waits for it before the first starts (sequential.cpp, parallel.cpp).
 TimestampTz sleeping_until = 0;
 constexpr int64 kWakeEarlyUs = 1000; // the latch's millisecond timeout and a wake-up's own delay
 // The due time a parallel tier last started executors ahead of (0: none).
@@ -146,9 +147,10 @@ TimestampTz prewarmed_for = 0;
 // latch's timeout is in whole milliseconds, and may end a little early).
 constexpr int64 kLeadSlackUs = 5000;
 
-// Until the tier's next due time, capped by `timeout`; a millisecond early
-// (wake_on_time waits out the rest). A parallel tier wakes first
-// executor_lead_us() before it, once per due time, to start its executors.
+// Until the tier's next due time, capped by `timeout`; kRecordAheadUs early
+// (the starts are recorded, then the first job waits for the due time). A
+// parallel tier wakes first executor_lead_us() before it, once per due time,
+// to start its executors.
 long
 until_next_due(const TierState &tier, long timeout)
 {
@@ -156,7 +158,7 @@ until_next_due(const TierState &tier, long timeout)
 	if (!tier.has_next_run)
 		return timeout;
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz wake = tier.next_run_at - kWakeEarlyUs;
+	TimestampTz wake = tier.next_run_at - kRecordAheadUs;
 	TimestampTz lead_at = tier.next_run_at - executor_lead_us(tier);
 	bool lead = lead_at < wake && lead_at - kLeadSlackUs > now && prewarmed_for != tier.next_run_at;
 	if (lead)
@@ -180,18 +182,18 @@ due_soon(const TierState &tier, TimestampTz now)
 	return count_due_by(coord.args.tier_id, tier.next_run_at, tier.concurrency);
 }
 
-// Woken early for a due time: waits until it (at most kWakeEarlyUs more),
-// so that a job starts on its fire time, not up to a millisecond after.
-void
+// Woken for a due time: returns it, for the cycle to record the starts of
+// the jobs due at it at once (0: not woken for one - e.g. by the latch,
+// long before it).
+TimestampTz
 wake_on_time()
 {
 	TimestampTz due = sleeping_until;
 	sleeping_until = 0;
 	if (due == 0)
-		return;
+		return 0;
 	int64 left = due - GetCurrentTimestamp();
-	if (left > 0 && left <= 2 * kWakeEarlyUs)
-		pg_usleep(left);
+	return left > 0 && left <= kRecordAheadUs + kWakeEarlyUs ? due : 0;
 }
 
 // One pass as leader: read the tier, run what is due, say how long to sleep.
@@ -201,7 +203,7 @@ leader_cycle()
 	MemoryContextReset(coord.cycle_context);
 	// What a cycle allocates lives until the next one (or an error).
 	MemoryContextSwitchTo(coord.cycle_context);
-	wake_on_time();
+	TimestampTz woken_for = wake_on_time();
 	reap_executors();
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -212,8 +214,11 @@ leader_cycle()
 	TierState tier = read_tier_state(coord.args.tier_id);
 	List *due = NIL;
 	int soon = 0;
+	// Woken for a due time: the jobs due at it are read (and their starts
+	// recorded before it; no job starts before it: at most kRecordAheadUs).
+	TimestampTz due_by = woken_for > now ? woken_for : now;
 	if (tier.exists && tier.enabled) {
-		due = load_due_jobs(coord.args.tier_id, now, kDueBatch, coord.cycle_context);
+		due = load_due_jobs(coord.args.tier_id, due_by, kDueBatch, coord.cycle_context);
 		soon = due == NIL ? due_soon(tier, now) : 0;
 	}
 	internal_xact_commit();
@@ -228,7 +233,7 @@ leader_cycle()
 		timeout = Min(timeout, 1000L);
 	if (soon > 0)
 		prewarm_executors(tier, soon);
-	long asked = tier.concurrency > 1 ? run_parallel(due, tier, timeout) : run_sequential(due, timeout);
+	long asked = tier.concurrency > 1 ? run_parallel(due, tier, timeout, due_by) : run_sequential(due, timeout, due_by);
 	return asked >= 0 ? asked : until_next_due(tier, timeout);
 }
 

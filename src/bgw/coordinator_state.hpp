@@ -101,7 +101,9 @@ int64 previous_run_us(const DueJob &job);
 
 // sequential.cpp: runs due jobs one after another; returns the latch timeout
 // the cycle asks for (0: read again at once), given the tier's default.
-long run_sequential(List *due, long timeout);
+// due_by: the instant the due jobs were read for; when it is still ahead, the
+// starts are recorded now and the first job starts at it (coordinator.cpp).
+long run_sequential(List *due, long timeout, TimestampTz due_by);
 // Records the runs of the batch that were recorded and will not start
 // ('skipped', why); false while one waits to be recorded (kept pending).
 bool abandon_queue(NotStarted why);
@@ -111,7 +113,7 @@ void reap_executors();
 // Records the runs queued for executors as not started ('skipped', why);
 // false while one waits to be recorded.
 bool abandon_executor_queue(NotStarted why);
-long run_parallel(List *due, const TierState &tier, long timeout);
+long run_parallel(List *due, const TierState &tier, long timeout, TimestampTz due_by);
 // How long before a due time a parallel tier starts the executors its jobs
 // will need (0: a sequential tier, or executors do not wait when idle).
 int64 executor_lead_us(const TierState &tier);

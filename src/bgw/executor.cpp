@@ -428,6 +428,26 @@ wait_for_run(ExecutorRun *run)
 	}
 }
 
+// A new executor is started ahead of the due time that needs it (parallel.cpp):
+// it prepares the statements of a run and fills its caches now, so that its
+// first run does not pay for them after the due time. Run ids no row has
+// (0): nothing is claimed, read or written.
+void
+warm_up(MemoryContext run_context)
+{
+	internal_xact_begin();
+	(void)claim_run(0);
+	(void)load_job(0, run_context);
+	RunOutcome o{};
+	o.status = core::RunStatus::Succeeded;
+	o.plain = true;
+	o.batches = -1;
+	o.finished_at = GetCurrentTimestamp();
+	(void)finish_run(0, 0, o);
+	internal_xact_commit();
+	MemoryContextReset(run_context);
+}
+
 // Idle: tell the coordinator, which may have due jobs waiting.
 void
 become_idle()
@@ -463,6 +483,12 @@ execute_run(const ExecutorRun &run, pid_t coordinator, MemoryContext run_context
 	internal_xact_commit();
 	if (!job)
 		return;
+	// Recorded ahead of its due time (coordinator.cpp): claimed before it,
+	// started at it. At most the lead and a wake-up's delay; a stop request
+	// cuts the sleep short, and runner_execute then records it not started.
+	int64 early = run.not_before - GetCurrentTimestamp();
+	if (early > 0 && !runner_stop_requested())
+		pg_usleep(Min(early, kRecordAheadUs + 1000));
 	static const RunHooks hooks = {nullptr};
 	(void)runner_execute(*job, run.run_id, run.attempt, run.started, job_context, hooks);
 	// Its outcome must be recorded before this executor takes more work or
@@ -498,6 +524,7 @@ executor_main(Datum)
 	MemoryContext job_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman job", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext run_context = AllocSetContextCreate(TopMemoryContext, "pg_foreman run", ALLOCSET_DEFAULT_SIZES);
 
+	warm_up(run_context);
 	// Run what is handed over; between runs wait (bounded), and leave when
 	// nothing comes.
 	ExecutorRun run;

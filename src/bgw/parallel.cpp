@@ -134,9 +134,10 @@ choose_jobs(List *due, const TierState &tier, TimestampTz now, const DueJob **ch
 // Returns how many were queued; *stuck: some were not (skipped, changed,
 // their rows held by their owners).
 int
-record_and_queue(const DueJob **chosen, int n, bool *stuck)
+record_and_queue(const DueJob **chosen, int n, TimestampTz due_by, bool *stuck)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	// Decided as at the due time when recorded ahead of it.
+	TimestampTz now = Max(GetCurrentTimestamp(), due_by);
 	int64 *job_ids = static_cast<int64 *>(palloc(sizeof(int64) * n));
 	bool *locked = static_cast<bool *>(palloc(sizeof(bool) * n));
 	ExecutorRun *runs = static_cast<ExecutorRun *>(palloc0(sizeof(ExecutorRun) * n));
@@ -152,7 +153,7 @@ record_and_queue(const DueJob **chosen, int n, bool *stuck)
 		int64 run_id = plan.run ? begin_run(job, plan.start) : 0;
 		if (run_id != 0 && coord.cap_was_reached && now - plan.start.scheduled_for > USECS_PER_SEC)
 			mark_run_delayed(run_id, (now - plan.start.scheduled_for) / 1000);
-		runs[i] = ExecutorRun{run_id, job.job_id, job.owner, plan.start.attempt, now};
+		runs[i] = ExecutorRun{run_id, job.job_id, job.owner, plan.start.attempt, now, due_by};
 		*stuck |= run_id == 0;
 	}
 	internal_xact_commit();
@@ -246,11 +247,11 @@ reap_executors()
 }
 
 long
-run_parallel(List *due, const TierState &tier, long timeout)
+run_parallel(List *due, const TierState &tier, long timeout, TimestampTz due_by)
 {
 	coord.cap_was_reached = false;
 	coord.retired_idle = false;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now = Max(GetCurrentTimestamp(), due_by);
 	int waiting = 0;
 	bool stuck = false;
 	const DueJob **chosen = static_cast<const DueJob **>(palloc(sizeof(DueJob *) * Max(list_length(due), 1)));
@@ -263,7 +264,7 @@ run_parallel(List *due, const TierState &tier, long timeout)
 		waiting += n;
 		n = 0;
 	}
-	int started = n > 0 ? record_and_queue(chosen, n, &stuck) : 0;
+	int started = n > 0 ? record_and_queue(chosen, n, due_by, &stuck) : 0;
 	if (coord.cap_was_reached)
 		publish_progress(psprintf("%d due jobs wait for an executor (foreman.max_executors = %d reached)", waiting,
 		                          executor_cap()));

@@ -10,6 +10,12 @@
 // error) is recorded 'skipped' (reason 'not started'); after a crash, the
 // next leader tells the one run that may have been running from those
 // queued behind it (mark_orphaned_runs).
+//
+// A tier woken for a due time records the first batch a few milliseconds
+// before it (coordinator.cpp, kRecordAheadUs) and starts the first job at
+// the due time itself: the durable commit of the starts is no longer part of
+// the start delay. The jobs are decided as at the due time (plan_job), and a
+// run never starts before it (wait_for_due_time).
 #include "bgw/coordinator_state.hpp"
 #include "bgw/job_runner.hpp"
 
@@ -37,6 +43,20 @@ struct Queue {
 	int next;
 };
 Queue queue;
+// No run of this cycle starts before this instant (the due time the batch
+// was recorded ahead of; 0: none).
+TimestampTz not_before = 0;
+
+// Recorded ahead of the due time: waits for it (at most the lead and a
+// wake-up's delay, kRecordAheadUs). A stop request cuts the sleep short
+// (a signal ends pg_usleep); run_queue then abandons the batch.
+void
+wait_for_due_time()
+{
+	int64 left = not_before - GetCurrentTimestamp();
+	if (left > 0 && !runner_stop_requested())
+		pg_usleep(Min(left, (int64)kRecordAheadUs + 1000));
+}
 
 // The next due jobs for a batch, from due[*next] on: the first one, and
 // after it those whose runs ahead of them are known to be short.
@@ -62,7 +82,8 @@ choose_batch(DueJob **due, int ndue, int next, int64 *job_ids)
 void
 record_batch(DueJob **due, int ndue, int *next, bool *progress)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	// Decided as at the due time when recorded ahead of it.
+	TimestampTz now = Max(GetCurrentTimestamp(), not_before);
 	transition(CoordState::Bookkeeping, due[*next], now);
 	queue.n = queue.next = 0;
 	int64 job_ids[kMaxBatch];
@@ -102,6 +123,7 @@ run_queue()
 		[](const DueJob &j, TimestampTz started) { transition(CoordState::Running, &j, started); },
 	};
 	while (queue.next < queue.n) {
+		wait_for_due_time();
 		if (runner_stop_requested() || !coord.leader || (coord.slot >= 0 && my_slot().deposed))
 			break;
 		// The last outcome first: until it is recorded nothing else runs (the
@@ -139,11 +161,12 @@ abandon_queue(NotStarted why)
 }
 
 long
-run_sequential(List *due, long timeout)
+run_sequential(List *due, long timeout, TimestampTz due_by)
 {
 	int ndue = list_length(due);
 	if (ndue == 0)
 		return -1;
+	not_before = due_by;
 	DueJob **jobs = static_cast<DueJob **>(palloc(sizeof(DueJob *) * ndue));
 	for (int i = 0; i < ndue; i++)
 		jobs[i] = static_cast<DueJob *>(list_nth(due, i));

@@ -8,6 +8,11 @@
 #  2. A 1-second job SELECT 1/0 in tier fast next to another 1-second job: each
 #     of its runs is recorded failed with SQLSTATE 22012 and the other job keeps
 #     the same cadence.
+#  3. Starts are recorded ahead of their fire times (a few milliseconds, one
+#     durable commit), but no command ever starts before its fire time: ten
+#     every-second jobs in tier fast and ten in a parallel tier record
+#     clock_timestamp() from inside their command; none is earlier than the
+#     fire time of its run, in either tier.
 use strict;
 use warnings;
 
@@ -117,6 +122,39 @@ is( query($node, qq{
 		SELECT count(DISTINCT pid) FROM foreman.runs
 		 WHERE job_name IN ('boom', 'tick') AND started_at >= $t_boom}),
 	1, 'the failing and the healthy job ran in the same coordinator');
+
+# ---------------------------------------------------------------------------
+# 3. No command starts before its fire time.
+query($node, q{SELECT foreman.unschedule('boom')});
+query($node, q{SELECT foreman.unschedule('tick')});
+query($node, q{CREATE TABLE started_in_job (job text, at timestamptz)});
+query($node, q{GRANT INSERT ON started_in_job TO PUBLIC});
+query($node, q{SELECT foreman.create_tier('wide', '1 second', concurrency => 4)});
+query($node, q{
+	SELECT foreman.schedule(t || '_' || k, '* * * * * *',
+	                        format('INSERT INTO started_in_job VALUES (%L, clock_timestamp())', t || '_' || k),
+	                        tier => t)
+	  FROM unnest(ARRAY['fast', 'wide']) t, generate_series(1, 10) k});
+ok( wait_until($node, q{
+		SELECT count(*) = 20 FROM (
+			SELECT job_name FROM foreman.runs WHERE (job_name LIKE 'fast\_%' OR job_name LIKE 'wide\_%')
+			   AND status = 'succeeded' GROUP BY job_name HAVING count(*) >= 3) j}, 30),
+	'twenty every-second jobs, in a sequential and a parallel tier, ran three times each');
+query($node, q{SELECT foreman.alter_tier(t, enabled => false) FROM unnest(ARRAY['wide']) t});
+query($node, q{SELECT foreman.alter_job(job_name, enabled => false) FROM foreman.jobs WHERE job_name LIKE 'fast\_%'});
+my ($runs, $early, $first) = split /\|/, query($node, q{
+	SELECT count(*), count(*) FILTER (WHERE s.at < r.scheduled_for),
+	       round(extract(epoch FROM min(s.at - r.scheduled_for)) * 1000, 3)
+	  FROM foreman.runs r
+	  JOIN started_in_job s ON s.job = r.job_name AND s.at BETWEEN r.started_at AND r.finished_at
+	 WHERE r.status = 'succeeded'});
+note("$runs runs; the earliest command started $first ms after its fire time");
+cmp_ok($runs, '>=', 60, 'every succeeded run is matched with its command\'s own clock');
+is($early, 0, 'no command started before the fire time of its run');
+is( query($node, q{
+		SELECT count(*) FROM foreman.runs
+		 WHERE (job_name LIKE 'fast\_%' OR job_name LIKE 'wide\_%') AND started_at < scheduled_for}),
+	0, 'no run is recorded as started before its fire time');
 
 $node->stop;
 done_testing();
