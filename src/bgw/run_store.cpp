@@ -166,6 +166,27 @@ Statement begin_run_stmt = {
 	 BOOLOID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
 	kStartedColumns, 2};
 
+// The common start - no fire times folded into it, no pipeline instance, no
+// chain request to consume - in a leaner statement: one table changed
+// besides the run's row, no union, no sub-plan (begin_run_stmt's plan
+// initialises three tables and five more nodes at every start).
+#define BEGIN_PLAIN_SQL(OWNER_NAME_SET, OWNER_NAME_COL)                                                     \
+	"WITH j AS ("                                                                                        \
+	"  UPDATE foreman.job SET next_run_at = $3,"                                                         \
+	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                      \
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET                   \
+	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $4)"                                          \
+	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                    \
+	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status,"      \
+	"                             scheduled_for, started_at, attempt)"                                   \
+	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8 FROM j"         \
+	" RETURNING run_id, status"
+Statement begin_plain_stmt = {
+	BEGIN_PLAIN_SQL(", owner_name = coalesce($9, owner_name), retry_chain_id = NULL", ", owner_name"),
+	BEGIN_PLAIN_SQL("", ""), 9,
+	{INT8OID, INT8OID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, INT4OID, NAMEOID},
+	kStartedColumns, 2};
+
 // A fire time decided against (misfire, overlap) or folded into another run
 // (coalesced, catch-up limit): a 'skipped' row. $7 advances the job when set.
 #define SKIP_SQL(OWNER_NAME_COL, COUNT)                                                                          \
@@ -456,10 +477,12 @@ begin_run(const DueJob &job, const RunStart &start)
 		nulls[9] = 'n';
 	if (start.for_executor)
 		nulls[6] = 'n';
-	uint64 n = execute(begin_run_stmt, values, nulls, false);
+	bool plain = !start.folded_reason && start.chain_id == 0 && !start.consume_chain_request;
+	Statement &stmt = plain ? begin_plain_stmt : begin_run_stmt;
+	uint64 n = execute(stmt, values, nulls, false);
 	for (uint64 r = 0; r < n; r++)
-		if (strcmp(text_column(begin_run_stmt, r, 1), "running") == 0)
-			return int64_column(begin_run_stmt, r, 0, 0);
+		if (strcmp(text_column(stmt, r, 1), "running") == 0)
+			return int64_column(stmt, r, 0, 0);
 	return 0;
 }
 

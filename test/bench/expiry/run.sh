@@ -28,7 +28,8 @@
 # Usage: bash test/bench/expiry/run.sh   (as root or as the test user; needs
 # the extension built and installed: make build-install, and pgbench)
 # Settings (environment): STALE FRESH RATE CLIENTS BATCH PAUSE WINDOW BASELINE
-# REPEAT LAYOUTS BENCH_DIR (/tmp/pg_foreman-bench) BENCH_PORT (54341); PERF=1 also
+# REPEAT LAYOUTS BENCH_DIR (/tmp/pg_foreman-bench) BENCH_PORT (54341); EXTRA_CONF (lines
+# added to postgresql.conf, e.g. 'wal_compression = lz4': not the setup); PERF=1 also
 # records a perf profile of the backend running the unbounded UPDATE and of
 # the coordinator running the batches (figures of such a run are not the
 # benchmark's: perf costs time). Exits non-zero, loudly, when a measurement is
@@ -81,6 +82,7 @@ shared_buffers = 512MB
 max_wal_size = 8GB
 checkpoint_timeout = 30min
 foreman.log_runs = 'failures'
+${EXTRA_CONF:-}
 CONF
 as_test_user pg_ctl -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
 
