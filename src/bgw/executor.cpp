@@ -483,12 +483,9 @@ execute_run(const ExecutorRun &run, pid_t coordinator, MemoryContext run_context
 	internal_xact_commit();
 	if (!job)
 		return;
-	// Recorded ahead of its due time (coordinator.cpp): claimed before it,
-	// started at it. At most the lead and a wake-up's delay; a stop request
-	// cuts the sleep short, and runner_execute then records it not started.
-	int64 early = run.not_before - GetCurrentTimestamp();
-	if (early > 0 && !runner_stop_requested())
-		pg_usleep(Min(early, kRecordAheadUs + 1000));
+	// Recorded ahead of its due time: claimed before it, started at it (a
+	// stop that cuts the wait short: runner_execute records it not started).
+	runner_wait_until(run.not_before);
 	static const RunHooks hooks = {nullptr};
 	(void)runner_execute(*job, run.run_id, run.attempt, run.started, job_context, hooks);
 	// Its outcome must be recorded before this executor takes more work or

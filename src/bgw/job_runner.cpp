@@ -2,6 +2,7 @@
 #include "bgw/job_runner.hpp"
 #include "bgw/command.hpp"
 #include "bgw/session.hpp"
+#include "bgw/shmem.hpp"
 #include "pg/guard.hpp"
 #include "pg/outcome_pg.hpp"
 #include "pg/settings.hpp"
@@ -384,6 +385,14 @@ bool
 runner_stop_requested()
 {
 	return got_sigterm;
+}
+
+void
+runner_wait_until(TimestampTz at)
+{
+	int64 left = at - GetCurrentTimestamp();
+	if (left > 0 && !got_sigterm)
+		pg_usleep(Min(left, kRecordAheadUs + 1000));
 }
 
 bool

@@ -22,6 +22,10 @@ void runner_init();
 // (and recorded 'cancelled'); the process leaves at its next safe point.
 void runner_sigterm(SIGNAL_ARGS);
 bool runner_stop_requested();
+// A run recorded ahead of its due time waits for it (shmem.hpp,
+// kRecordAheadUs): at most that lead and a wake-up's delay; a stop request
+// (a signal ends pg_usleep) cuts it short.
+void runner_wait_until(TimestampTz at);
 
 // SIGINT handler for the same processes (pg_cancel_backend): cancels a
 // running job; outside a job it only ends a wait for a synchronous standby.

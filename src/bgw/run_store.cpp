@@ -134,17 +134,22 @@ Statement lock_starts_stmt = {
 	"SELECT j.job_id FROM foreman.job j WHERE j.job_id = ANY ($3) AND EXISTS (SELECT FROM l) FOR UPDATE OF j SKIP LOCKED",
 	nullptr, 3, {INT4OID, INT8OID, INT8ARRAYOID}, kJobIdColumns, 1};
 
+// The job's part of a start, shared by both start statements: the job moves
+// on (next fire time, request and pending retry consumed); EXTRA_SET: more
+// columns set.
+#define BEGIN_JOB_CTE(EXTRA_SET, OWNER_NAME_COL)                                                        \
+	"WITH j AS ("                                                                                        \
+	"  UPDATE foreman.job SET next_run_at = $3,"                                                         \
+	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                      \
+	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" EXTRA_SET                        \
+	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $4)"                                          \
+	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"
 // A run starts: the job moves on (next fire time, request and pending retry
 // consumed) and the run row is written, in one statement, the job's row
 // taken by lock_starts_stmt. A run_now request ($4) also runs a paused job. A run as a downstream ($13) consumes
 // its chain request and carries its instance ($12) - only if the job moved.
 #define BEGIN_RUN_SQL(OWNER_NAME_SET, OWNER_NAME_COL, COUNT, CHAIN_CTE, CHAIN_COL, CHAIN_NULL, CHAIN_VAL, CHAIN_WHERE) \
-	"WITH j AS ("                                                                                            \
-	"  UPDATE foreman.job SET next_run_at = $3,"                                                             \
-	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                          \
-	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET COUNT                 \
-	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $4)"                                              \
-	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)" CHAIN_CTE                              \
+	BEGIN_JOB_CTE(OWNER_NAME_SET COUNT, OWNER_NAME_COL) CHAIN_CTE                                          \
 	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status, reason, message," \
 	"                             scheduled_for, started_at, finished_at, attempt" CHAIN_COL ")"              \
 	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'skipped', $12, $13, $14, clock_timestamp()," \
@@ -171,12 +176,7 @@ Statement begin_run_stmt = {
 // besides the run's row, no union, no sub-plan (begin_run_stmt's plan
 // initialises three tables and five more nodes at every start).
 #define BEGIN_PLAIN_SQL(OWNER_NAME_SET, OWNER_NAME_COL)                                                     \
-	"WITH j AS ("                                                                                        \
-	"  UPDATE foreman.job SET next_run_at = $3,"                                                         \
-	"         run_requested_at = CASE WHEN $4 THEN NULL ELSE run_requested_at END,"                      \
-	"         retry_at = NULL, retry_attempt = 0, last_started_at = $6" OWNER_NAME_SET                   \
-	"   WHERE job_id = $1 AND revision = $2 AND (enabled OR $4)"                                          \
-	"  RETURNING job_id, job_name, owner" OWNER_NAME_COL ", tier_id)"                                    \
+	BEGIN_JOB_CTE(OWNER_NAME_SET, OWNER_NAME_COL)                                                        \
 	"INSERT INTO foreman.job_run (job_id, job_name, owner" OWNER_NAME_COL ", tier_id, pid, status,"      \
 	"                             scheduled_for, started_at, attempt)"                                   \
 	"SELECT job_id, job_name, owner" OWNER_NAME_COL ", tier_id, $7, 'running', $5, $6, $8 FROM j"         \

@@ -15,7 +15,7 @@
 // before it (coordinator.cpp, kRecordAheadUs) and starts the first job at
 // the due time itself: the durable commit of the starts is no longer part of
 // the start delay. The jobs are decided as at the due time (plan_job), and a
-// run never starts before it (wait_for_due_time).
+// run never starts before it (runner_wait_until).
 #include "bgw/coordinator_state.hpp"
 #include "bgw/job_runner.hpp"
 
@@ -44,19 +44,9 @@ struct Queue {
 };
 Queue queue;
 // No run of this cycle starts before this instant (the due time the batch
-// was recorded ahead of; 0: none).
+// was recorded ahead of; 0: none). A stop that cuts the wait short makes
+// run_queue abandon the batch.
 TimestampTz not_before = 0;
-
-// Recorded ahead of the due time: waits for it (at most the lead and a
-// wake-up's delay, kRecordAheadUs). A stop request cuts the sleep short
-// (a signal ends pg_usleep); run_queue then abandons the batch.
-void
-wait_for_due_time()
-{
-	int64 left = not_before - GetCurrentTimestamp();
-	if (left > 0 && !runner_stop_requested())
-		pg_usleep(Min(left, (int64)kRecordAheadUs + 1000));
-}
 
 // The next due jobs for a batch, from due[*next] on: the first one, and
 // after it those whose runs ahead of them are known to be short.
@@ -123,7 +113,7 @@ run_queue()
 		[](const DueJob &j, TimestampTz started) { transition(CoordState::Running, &j, started); },
 	};
 	while (queue.next < queue.n) {
-		wait_for_due_time();
+		runner_wait_until(not_before);
 		if (runner_stop_requested() || !coord.leader || (coord.slot >= 0 && my_slot().deposed))
 			break;
 		// The last outcome first: until it is recorded nothing else runs (the

@@ -87,7 +87,7 @@ struct ExecutorRun {
 	int64 job_id;
 	Oid owner;
 	int32 attempt;
-	TimestampTz started; // when its start was recorded
+	TimestampTz started; // the instant its start was decided as (recorded at, or the due time ahead of it)
 	TimestampTz not_before; // recorded ahead of its due time: it starts at it, not before
 };
 
