@@ -264,6 +264,9 @@ summarize_locked_job(const RunOutcome &o, const char **log_runs)
 bool
 finish_plain(int64 run_id, int64 job_id, const RunOutcome &o)
 {
+	bool done;
+	if (guc_direct_writes && finish_plain_direct(run_id, job_id, o, &done))
+		return done;
 	char nulls[8] = "       ";
 	Datum values[7] = {Int64GetDatum(run_id),      Int64GetDatum(job_id),       TimestampTzGetDatum(o.finished_at),
 	                   TimestampTzGetDatum(o.started_at), Int64GetDatum((int64)o.rows), (Datum)0,

@@ -19,4 +19,15 @@ core::Overlap overlap_of(const char *text);
 LogRuns log_runs_of(const char *text);
 Notify notify_of(const char *text);
 
+// The end of a plain success on a 1.1 catalog, written without a planned
+// statement (run_write.cpp). False when it declines (a catalog it does not
+// recognise): then nothing was written. Otherwise *done as finish_plain's.
+bool finish_plain_direct(int64 run_id, int64 job_id, const RunOutcome &o, bool *done);
+
+// The start of a plain run (no fire times folded into it, no pipeline) on
+// a 1.1 catalog, as begin_plain_stmt writes it (run_write.cpp): *run_id the
+// new run's, 0 when the job changed or was disabled since it was loaded.
+// False when it declines; then nothing was written.
+bool begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const char *owner_name, int64 *run_id);
+
 } // namespace foreman::bgw

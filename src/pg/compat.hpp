@@ -17,6 +17,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_index.h"
 #include "storage/lock.h"
@@ -148,6 +149,19 @@ primary_key_index(Relation rel)
 	bool usable = form->indisvalid && form->indimmediate;
 	ReleaseSysCache(tup);
 	return usable ? index : InvalidOid;
+}
+
+// identity_sequence: the sequence of rel's identity column attnum
+// (InvalidOid when it has none). 17 made getIdentitySequence take the
+// relation (for partitions) where it took its oid.
+inline Oid
+identity_sequence(Relation rel, AttrNumber attnum)
+{
+#if PG_VERSION_NUM >= 170000
+	return getIdentitySequence(rel, attnum, true);
+#else
+	return getIdentitySequence(RelationGetRelid(rel), attnum, true);
+#endif
 }
 
 } // namespace foreman::pg::compat

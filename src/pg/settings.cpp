@@ -23,6 +23,7 @@ int guc_executor_idle_ms = 2000;
 int guc_run_retention_s = 7 * 24 * 3600;
 int guc_max_runs_per_job = 1000;
 int guc_cancel_grace_ms = 2000;
+bool guc_direct_writes = true;
 int guc_event_payload = static_cast<int>(EventPayload::Ids);
 
 namespace {
@@ -61,6 +62,11 @@ define_settings()
 	DefineCustomBoolVariable("foreman.enabled", "Runs pg_foreman's coordinators.",
 	                         "Off stops every coordinator at the next reload; on starts them again.",
 	                         &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable("foreman.direct_writes",
+	                         "Writes the start of a plain run and the end of a plain success without a planned statement.",
+	                         "The same rows, locks and checks as the statements, without planning them; off runs the "
+	                         "statements (for comparison, or to rule this path out).",
+	                         &guc_direct_writes, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomStringVariable("foreman.databases", "Databases pg_foreman runs coordinators in.",
 	                           "'*' (the default) means every database where the extension is installed.",
 	                           &guc_databases, "*", PGC_SIGHUP, GUC_LIST_INPUT, check_databases, nullptr,

@@ -1,0 +1,186 @@
+# 049_direct_writes.pl: the start of a plain run and the end of a plain
+# success are written without a planned statement (run_write.cpp,
+# foreman.direct_writes, on by default). They must write exactly what the
+# statements write (foreman.direct_writes = off runs those).
+#
+# For each setting (the server restarted between them, so every process has
+# it), in a sequential tier and in a parallel one (whose starts an executor
+# takes: pid NULL until then):
+#  1. A writing job runs five times: every run row is what a plain success
+#     must be (status, rows, command tag, attempt, owner name, pid, the
+#     stored generated duration = finished_at - started_at, no reason,
+#     message or pending summary), and the job's summary columns agree with
+#     its runs (runs_succeeded, last_run_id, last_status, last_started_at,
+#     last_finished_at, last_succeeded_at, consecutive_failures, next_run_at
+#     moved on, no retry left). The rows of the two settings are compared
+#     column by column (all but ids, pids and times): identical.
+#  2. The job's row held by another session (FOR UPDATE) while a run ends:
+#     the end is recorded at once, the summary waits (summary_pending), and
+#     is applied when the row is free.
+# At the end, with rows in each of job_run's partial indexes (failed runs, a
+# running one, one whose summary waits), amcheck (heapallindexed) verifies
+# every index of foreman.job and foreman.job_run, and each partial index,
+# read by an index scan, holds exactly the rows its predicate chooses; the
+# server log reports no leaked resource.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ForemanTest;
+
+my $node = new_node('direct_writes');
+ok(wait_for_leaders($node, 'postgres', 2), 'both built-in tiers have a leader');
+query($node, q{
+	CREATE EXTENSION amcheck;
+	CREATE TABLE hits (job text, at timestamptz DEFAULT clock_timestamp());
+	SELECT foreman.create_tier('seq1', '1 second');
+	SELECT foreman.create_tier('par1', '1 second', concurrency => 3);
+});
+ok(wait_for_leaders($node, 'postgres', 4), 'the two new tiers have leaders');
+
+# What every run of a plain writing job must look like; one line per
+# distinct shape (all runs alike: one line).
+my $shape_sql = q{
+	SELECT string_agg(DISTINCT concat_ws('|', r.status, r.rows_affected, r.command_tag, r.attempt,
+	                  r.owner_name IS NOT DISTINCT FROM j.owner_name, r.pid IS NOT NULL,
+	                  r.duration = r.finished_at - r.started_at, r.started_at >= r.scheduled_for,
+	                  coalesce(r.batches::text, '-'), coalesce(r.reason, '-'), coalesce(r.message, '-'),
+	                  coalesce(r.sqlstate, '-'), r.summary_pending, coalesce(r.chain_id::text, '-'),
+	                  r.tier_id = j.tier_id, r.owner = j.owner, r.job_name = j.job_name), E'\n')
+	  FROM foreman.job_run r JOIN foreman.job j USING (job_id) WHERE j.job_name = '%s'};
+my $expected_shape = 'succeeded|1|INSERT|1|t|t|t|t|-|-|-|-|f|-|t|t|t';
+
+# The job's summary against its runs, once it is paused and nothing runs.
+my $summary_sql = q{
+	SELECT j.runs_succeeded = (SELECT count(*) FROM foreman.job_run r WHERE r.job_id = j.job_id AND r.status = 'succeeded')
+	       AND j.last_run_id = (SELECT max(run_id) FROM foreman.job_run r WHERE r.job_id = j.job_id)
+	       AND j.last_status = 'succeeded' AND j.consecutive_failures = 0
+	       AND j.last_finished_at = (SELECT finished_at FROM foreman.job_run WHERE run_id = j.last_run_id)
+	       AND j.last_succeeded_at = j.last_finished_at
+	       AND j.last_started_at = (SELECT started_at FROM foreman.job_run WHERE run_id = j.last_run_id)
+	       AND j.retry_at IS NULL AND j.retry_attempt = 0 AND j.run_requested_at IS NULL
+	       AND j.runs_failed + j.runs_timed_out + j.runs_cancelled + j.runs_crashed = 0
+	       AND (SELECT count(*) FROM hits h WHERE h.job = j.job_name) = j.runs_succeeded
+	  FROM foreman.job j WHERE j.job_name = '%s'};
+
+my %shapes;
+for my $setting ('on', 'off')
+{
+	if ($setting eq 'off')
+	{
+		$node->append_conf('postgresql.conf', "foreman.direct_writes = off\n");
+		$node->restart;
+		ok(wait_for_leaders($node, 'postgres', 4), 'direct_writes = off: every tier has a leader again');
+	}
+	is(query($node, 'SHOW foreman.direct_writes'), $setting, "foreman.direct_writes is $setting");
+
+	# 1. Five runs in each tier.
+	for my $tier ('seq1', 'par1')
+	{
+		my $job = "${tier}_$setting";
+		query($node, qq{SELECT foreman.schedule('$job', '1 second', 'INSERT INTO hits(job) VALUES (''$job'')',
+		                                        tier => '$tier')});
+		ok( wait_until($node, qq{
+				SELECT count(*) >= 5 FROM foreman.runs WHERE job_name = '$job' AND status = 'succeeded'}, 30),
+			"$job: five runs succeeded");
+		query($node, qq{SELECT foreman.alter_job('$job', enabled => false)});
+		ok( wait_until($node, qq{
+				SELECT count(*) = 0 FROM foreman.job_run WHERE job_name = '$job' AND status = 'running'}, 10),
+			"$job: paused, nothing running");
+		my $shape = query($node, sprintf($shape_sql, $job));
+		is($shape, $expected_shape, "$job: every run row is a plain success's");
+		is(query($node, sprintf($summary_sql, $job)), 't', "$job: the job's summary agrees with its runs");
+		is( query($node, qq{SELECT count(*) FROM foreman.job_run WHERE job_name = '$job' AND status <> 'succeeded'}),
+			'0', "$job: no other run rows");
+		$shapes{$tier}{$setting} = $shape;
+	}
+
+	# 2. The job's row held while a run ends: the summary waits.
+	my $held = "held_$setting";
+	query($node, qq{SELECT foreman.schedule('$held', '1 hour', 'SELECT pg_sleep(1.5)', tier => 'seq1')});
+	ok( wait_until($node, qq{
+			SELECT count(*) = 1 FROM foreman.job_run WHERE job_name = '$held' AND status = 'succeeded'}, 15),
+		"$held: its first run (at scheduling) ended");
+	query($node, qq{SELECT foreman.run_now('$held')});
+	ok( wait_until($node, qq{
+			SELECT count(*) = 1 FROM foreman.job_run WHERE job_name = '$held' AND status = 'running'}, 10),
+		"$held: a second run is running");
+	my $s = session($node);
+	$s->query(qq{BEGIN; SELECT 1 FROM foreman.job WHERE job_name = '$held' FOR UPDATE;});
+	ok( wait_until($node, qq{
+			SELECT count(*) = 1 FROM foreman.job_run
+			 WHERE job_name = '$held' AND status = 'succeeded' AND summary_pending}, 10),
+		"$held: the run ended while its job's row was held: recorded, its summary pending");
+	is( query($node, qq{SELECT runs_succeeded FROM foreman.job WHERE job_name = '$held'}),
+		'1', "$held: the summary was not applied over the held row");
+	$s->query('COMMIT;');
+	$s->close;
+	ok( wait_until($node, qq{
+			SELECT runs_succeeded = 2 AND last_run_id = (SELECT max(run_id) FROM foreman.job_run r
+			                                            WHERE r.job_name = '$held')
+			       AND NOT EXISTS (SELECT FROM foreman.job_run r WHERE r.job_name = '$held' AND r.summary_pending)
+			  FROM foreman.job WHERE job_name = '$held'}, 10),
+		"$held: the pending summary was applied once the row was free");
+}
+
+for my $tier ('seq1', 'par1')
+{
+	is($shapes{$tier}{on}, $shapes{$tier}{off}, "$tier: the run rows of both settings are alike");
+}
+
+# The indexes the writes maintained, with rows in every partial index: runs
+# that failed, one running, one whose summary waits (its job's row held).
+query($node, q{
+	SELECT foreman.schedule('failing', '1 second', 'SELECT 1/0', tier => 'seq1');
+	SELECT foreman.schedule('sleeping', '1 hour', 'SELECT pg_sleep(60)', tier => 'par1');
+	SELECT foreman.schedule('pending', '1 hour', 'SELECT pg_sleep(1.5)', tier => 'par1', start_at => now() + interval '1 hour');
+	SELECT foreman.run_now('pending');
+});
+ok( wait_until($node, q{
+		SELECT (SELECT count(*) >= 2 FROM foreman.job_run WHERE job_name = 'failing' AND status = 'failed')
+		   AND (SELECT count(*) = 1 FROM foreman.job_run WHERE job_name = 'sleeping' AND status = 'running')
+		   AND (SELECT count(*) = 1 FROM foreman.job_run WHERE job_name = 'pending' AND status = 'running')}, 20),
+	'runs failed, one sleeps, one is about to end');
+my $holder = session($node);
+$holder->query(q{BEGIN; SELECT 1 FROM foreman.job WHERE job_name = 'pending' FOR UPDATE;});
+ok( wait_until($node, q{
+		SELECT count(*) = 1 FROM foreman.job_run WHERE job_name = 'pending' AND status = 'succeeded' AND summary_pending}, 10),
+	'a run ended with its summary pending');
+query($node, q{SELECT foreman.alter_job('failing', enabled => false)});
+my ($ret, $out, $err) = $node->psql('postgres', q{
+	SELECT count(*) FROM (SELECT bt_index_check(i.indexrelid, true)
+	                        FROM pg_index i WHERE i.indrelid IN ('foreman.job'::regclass, 'foreman.job_run'::regclass)) s});
+is($ret, 0, 'amcheck (heapallindexed): every index of foreman.job and foreman.job_run is sound')
+  or diag($err);
+for my $pred (
+	["status = 'running'",                           'job_run_running_idx'],
+	['summary_pending',                              'job_run_summary_pending_idx'],
+	["status IN ('failed', 'timed_out', 'crashed')", 'job_run_job_failed_idx'])
+{
+	my ($where, $index) = @$pred;
+	my $plan = query($node, qq{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT count(*) FROM foreman.job_run WHERE $where});
+	like($plan, qr/\b$index\b/, "$where is read through $index");
+	# Both counts in one snapshot.
+	my ($by_heap, $by_index) = split /\n/, query($node, qq{
+		BEGIN ISOLATION LEVEL REPEATABLE READ;
+		SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off;
+		SELECT count(*) FROM foreman.job_run WHERE $where;
+		SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = on; SET LOCAL enable_indexonlyscan = on;
+		SET LOCAL enable_seqscan = off;
+		SELECT count(*) FROM foreman.job_run WHERE $where;
+		COMMIT;});
+	is($by_index, $by_heap, "$index holds exactly the rows of its predicate ($by_heap)");
+	ok($by_heap > 0, "$where: rows to check");
+}
+$holder->query('COMMIT;');
+$holder->close;
+
+# The writes release what they take: no leaked buffer pin, tuple descriptor
+# or relation reference was reported at any commit.
+my $log = slurp_file($node->logfile);
+unlike($log, qr/(?:buffer refcount|TupleDesc reference|relcache reference|snapshot reference) leak/,
+	'the server log reports no leaked resource');
+
+done_testing();
