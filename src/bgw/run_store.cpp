@@ -456,6 +456,11 @@ load_job(int64 job_id, MemoryContext into)
 int64
 begin_run(const DueJob &job, const RunStart &start)
 {
+	bool plain = !start.folded_reason && start.chain_id == 0 && !start.consume_chain_request;
+	int64 run_id;
+	if (plain && guc_direct_writes && catalog_level() == CatalogLevel::V1_1 &&
+	    begin_plain_direct(job.job_id, job.revision, start, job.owner_status.name, &run_id))
+		return run_id;
 	NameData owner_name;
 	if (job.owner_status.name)
 		namestrcpy(&owner_name, job.owner_status.name);
@@ -477,11 +482,6 @@ begin_run(const DueJob &job, const RunStart &start)
 		nulls[9] = 'n';
 	if (start.for_executor)
 		nulls[6] = 'n';
-	bool plain = !start.folded_reason && start.chain_id == 0 && !start.consume_chain_request;
-	int64 run_id;
-	if (plain && guc_direct_writes && catalog_level() == CatalogLevel::V1_1 &&
-	    begin_plain_direct(job.job_id, job.revision, start, job.owner_status.name, &run_id))
-		return run_id;
 	Statement &stmt = plain ? begin_plain_stmt : begin_run_stmt;
 	uint64 n = execute(stmt, values, nulls, false);
 	for (uint64 r = 0; r < n; r++)

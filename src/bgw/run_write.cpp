@@ -54,36 +54,26 @@ struct Column {
 	Oid type;
 };
 
-enum RunColumn { kRunId, kRunStatus, kRunFinishedAt, kRunStartedAt, kRunRows, kRunCommandTag, kRunBatches,
-                 kRunSummaryPending, kRunDuration, kRunColumns };
-const Column kRunTable[kRunColumns] = {
-	{"run_id", INT8OID},      {"status", TEXTOID},        {"finished_at", TIMESTAMPTZOID},
-	{"started_at", TIMESTAMPTZOID}, {"rows_affected", INT8OID}, {"command_tag", TEXTOID},
-	{"batches", INT4OID},     {"summary_pending", BOOLOID}, {"duration", INTERVALOID}};
-
-enum JobColumn { kJobId, kLastRunId, kLastStatus, kLastFinishedAt, kLastStartedAt, kConsecutiveFailures,
-                 kRunsSucceeded, kLastSucceededAt, kJobColumns };
+// The columns of foreman.job a start or an end changes or reads.
+enum JobColumn { kJobId, kRevision, kEnabled, kNextRunAt, kRunRequestedAt, kRetryAt, kRetryAttempt, kLastStartedAt,
+                 kOwnerName, kRetryChainId, kJobName, kOwner, kTierId, kLastRunId, kLastStatus, kLastFinishedAt,
+                 kConsecutiveFailures, kRunsSucceeded, kLastSucceededAt, kJobColumns };
 const Column kJobTable[kJobColumns] = {
-	{"job_id", INT8OID},          {"last_run_id", INT8OID},           {"last_status", TEXTOID},
-	{"last_finished_at", TIMESTAMPTZOID}, {"last_started_at", TIMESTAMPTZOID}, {"consecutive_failures", INT4OID},
-	{"runs_succeeded", INT8OID},  {"last_succeeded_at", TIMESTAMPTZOID}};
-
-// The job's row as a start changes it.
-enum JobStartColumn { kSJobId, kSRevision, kSEnabled, kSNextRunAt, kSRunRequestedAt, kSRetryAt, kSRetryAttempt,
-                      kSLastStartedAt, kSOwnerName, kSRetryChainId, kSJobName, kSOwner, kSTierId, kJobStartColumns };
-const Column kJobStartTable[kJobStartColumns] = {
 	{"job_id", INT8OID},        {"revision", INT8OID},          {"enabled", BOOLOID},
 	{"next_run_at", TIMESTAMPTZOID}, {"run_requested_at", TIMESTAMPTZOID}, {"retry_at", TIMESTAMPTZOID},
 	{"retry_attempt", INT4OID}, {"last_started_at", TIMESTAMPTZOID}, {"owner_name", NAMEOID},
 	{"retry_chain_id", INT8OID}, {"job_name", TEXTOID},         {"owner", OIDOID},
-	{"tier_id", INT4OID}};
+	{"tier_id", INT4OID},       {"last_run_id", INT8OID},       {"last_status", TEXTOID},
+	{"last_finished_at", TIMESTAMPTZOID}, {"consecutive_failures", INT4OID}, {"runs_succeeded", INT8OID},
+	{"last_succeeded_at", TIMESTAMPTZOID}};
 
-// Every column of a run's row: a new row is written whole (a column this
-// code does not know, with a default it would not apply, makes it decline).
-enum RunRowColumn { kRRunId, kRJobId, kRJobName, kROwner, kRTierId, kRPid, kRStatus, kRReason, kRAttempt,
-                    kRScheduledFor, kRStartedAt, kRFinishedAt, kRDuration, kRRows, kRBatches, kRCommandTag,
-                    kRSqlstate, kRMessage, kRSummaryPending, kROwnerName, kRChainId, kRunRowColumns };
-const Column kRunRowTable[kRunRowColumns] = {
+// Every column of foreman.job_run: a start writes a new row whole (a
+// column this code does not know, with a default it would not apply, makes
+// it decline).
+enum RunColumn { kRunId, kRunJobId, kRunJobName, kRunOwner, kRunTierId, kRunPid, kRunStatus, kRunReason, kRunAttempt,
+                 kRunScheduledFor, kRunStartedAt, kRunFinishedAt, kRunDuration, kRunRows, kRunBatches, kRunCommandTag,
+                 kRunSqlstate, kRunMessage, kRunSummaryPending, kRunOwnerName, kRunChainId, kRunColumns };
+const Column kRunTable[kRunColumns] = {
 	{"run_id", INT8OID},       {"job_id", INT8OID},          {"job_name", TEXTOID},
 	{"owner", OIDOID},         {"tier_id", INT4OID},         {"pid", INT4OID},
 	{"status", TEXTOID},       {"reason", TEXTOID},          {"attempt", INT4OID},
@@ -107,9 +97,7 @@ struct Table {
 };
 Table run_table = {"job_run", "job_run_pkey", kRunTable, kRunColumns, InvalidOid, InvalidOid, {}};
 Table job_table = {"job", "job_pkey", kJobTable, kJobColumns, InvalidOid, InvalidOid, {}};
-Table job_start_table = {"job", "job_pkey", kJobStartTable, kJobStartColumns, InvalidOid, InvalidOid, {}};
-Table run_row_table = {"job_run", "job_run_pkey", kRunRowTable, kRunRowColumns, InvalidOid, InvalidOid, {}};
-// run_id's identity sequence, for run_row_table.relid.
+// run_id's identity sequence, for run_table.relid.
 Oid run_id_sequence = InvalidOid;
 Oid run_id_sequence_of = InvalidOid;
 
@@ -135,8 +123,9 @@ resolve(Table &t, Oid ns)
 	return true;
 }
 
-// The opened table still has the columns (and types) resolve found, and
-// its primary key is the index on the first of them.
+// The opened table is a plain table that still has the columns (and
+// types) resolve found. (Its primary key is searched on the first of them:
+// an index on another column makes the scan an ERROR, not a wrong row.)
 bool
 still_matches(Relation rel, const Table &t)
 {
@@ -383,11 +372,11 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 {
 	*run_id = 0;
 	Relation job_rel, run_rel;
-	if (!open_tables(job_start_table, run_row_table, true, &job_rel, &run_rel))
+	if (!open_tables(job_table, run_table, true, &job_rel, &run_rel))
 		return false;
-	if (run_id_sequence_of != run_row_table.relid) {
-		run_id_sequence = pg::compat::identity_sequence(run_rel, run_row_table.attnums[kRRunId]);
-		run_id_sequence_of = OidIsValid(run_id_sequence) ? run_row_table.relid : InvalidOid;
+	if (run_id_sequence_of != run_table.relid) {
+		run_id_sequence = pg::compat::identity_sequence(run_rel, run_table.attnums[kRunId]);
+		run_id_sequence_of = OidIsValid(run_id_sequence) ? run_table.relid : InvalidOid;
 	}
 	if (!OidIsValid(run_id_sequence)) {
 		table_close(run_rel, RowExclusiveLock);
@@ -396,8 +385,8 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 	}
 	EState *estate = begin_writes();
 	Snapshot snapshot = estate->es_snapshot;
-	const Table &j = job_start_table;
-	const Table &r = run_row_table;
+	const Table &j = job_table;
+	const Table &r = run_table;
 
 	// The job's row: lock_for_starts took it in this transaction; the lock
 	// an UPDATE takes is then ours at once. Its newest version must still be
@@ -410,24 +399,24 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 	        TM_Ok) {
 		slot_getallattrs(job_old);
 		bool isnull;
-		Datum rev = get(job_old, j, kSRevision, &isnull);
-		Datum enabled = get(job_old, j, kSEnabled, &isnull);
+		Datum rev = get(job_old, j, kRevision, &isnull);
+		Datum enabled = get(job_old, j, kEnabled, &isnull);
 		moves = DatumGetInt64(rev) == revision && (start.clear_request || (!isnull && DatumGetBool(enabled)));
 	}
 	if (moves) {
 		TupleTableSlot *job_new = copy_of(job_rel, job_old);
-		set(job_new, j, kSNextRunAt, TimestampTzGetDatum(start.next_run_at), !start.has_next);
+		set(job_new, j, kNextRunAt, TimestampTzGetDatum(start.next_run_at), !start.has_next);
 		if (start.clear_request)
-			set(job_new, j, kSRunRequestedAt, (Datum)0, true);
-		set(job_new, j, kSRetryAt, (Datum)0, true);
-		set(job_new, j, kSRetryAttempt, Int32GetDatum(0));
-		set(job_new, j, kSLastStartedAt, TimestampTzGetDatum(start.started_at));
+			set(job_new, j, kRunRequestedAt, (Datum)0, true);
+		set(job_new, j, kRetryAt, (Datum)0, true);
+		set(job_new, j, kRetryAttempt, Int32GetDatum(0));
+		set(job_new, j, kLastStartedAt, TimestampTzGetDatum(start.started_at));
 		NameData name;
 		if (owner_name) {
 			namestrcpy(&name, owner_name);
-			set(job_new, j, kSOwnerName, NameGetDatum(&name));
+			set(job_new, j, kOwnerName, NameGetDatum(&name));
 		}
-		set(job_new, j, kSRetryChainId, (Datum)0, true);
+		set(job_new, j, kRetryChainId, (Datum)0, true);
 		update_row(estate, job_rel, job_old, job_new);
 
 		// The run's row, whole: what the statement's INSERT would write.
@@ -439,18 +428,18 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 			row->tts_isnull[a] = true;
 		}
 		int64 id = nextval_internal(run_id_sequence, false);
-		set(row, r, kRRunId, Int64GetDatum(id));
-		set(row, r, kRJobId, Int64GetDatum(job_id));
-		copy_column(job_new, j, kSJobName, row, r, kRJobName);
-		copy_column(job_new, j, kSOwner, row, r, kROwner);
-		copy_column(job_new, j, kSOwnerName, row, r, kROwnerName);
-		copy_column(job_new, j, kSTierId, row, r, kRTierId);
-		set(row, r, kRPid, Int32GetDatum(MyProcPid), start.for_executor);
-		set(row, r, kRStatus, CStringGetTextDatum("running"));
-		set(row, r, kRAttempt, Int32GetDatum(start.attempt));
-		set(row, r, kRScheduledFor, TimestampTzGetDatum(start.scheduled_for));
-		set(row, r, kRStartedAt, TimestampTzGetDatum(start.started_at));
-		set(row, r, kRSummaryPending, BoolGetDatum(false));
+		set(row, r, kRunId, Int64GetDatum(id));
+		set(row, r, kRunJobId, Int64GetDatum(job_id));
+		copy_column(job_new, j, kJobName, row, r, kRunJobName);
+		copy_column(job_new, j, kOwner, row, r, kRunOwner);
+		copy_column(job_new, j, kOwnerName, row, r, kRunOwnerName);
+		copy_column(job_new, j, kTierId, row, r, kRunTierId);
+		set(row, r, kRunPid, Int32GetDatum(MyProcPid), start.for_executor);
+		set(row, r, kRunStatus, CStringGetTextDatum("running"));
+		set(row, r, kRunAttempt, Int32GetDatum(start.attempt));
+		set(row, r, kRunScheduledFor, TimestampTzGetDatum(start.scheduled_for));
+		set(row, r, kRunStartedAt, TimestampTzGetDatum(start.started_at));
+		set(row, r, kRunSummaryPending, BoolGetDatum(false));
 		ExecStoreVirtualTuple(row);
 		ResultRelInfo *rri = makeNode(ResultRelInfo);
 		InitResultRelInfo(rri, run_rel, 0, nullptr, 0);
