@@ -249,8 +249,12 @@ count_executors(int32 tier_id, bool busy_only)
 	LWLockAcquire(sh->lock, LW_SHARED);
 	for (int i = 0; i < slot_limit(); i++) {
 		const ExecutorSlot &e = sh->executors[i];
+		// An idle executor of an earlier leader of the tier is leaving (its
+		// coordinator is gone): not this one's to count. A busy one still
+		// runs one of the tier's runs, and counts against its concurrency.
+		bool leaving = e.idle && e.coordinator != MyProcPid;
 		if (e.pid != 0 && e.dboid == MyDatabaseId && e.tier_id == tier_id &&
-		    (busy_only ? e.pid > 0 && !e.idle : !e.retire))
+		    (busy_only ? e.pid > 0 && !e.idle : !e.retire && !leaving))
 			n++;
 	}
 	LWLockRelease(sh->lock);
@@ -388,6 +392,7 @@ wait_for_run(ExecutorRun *run)
 		if (runner_stop_requested())
 			return false;
 		bool leaving = false, assigned = false;
+		Latch *coordinator = nullptr;
 		LWLockAcquire(sh->lock, LW_EXCLUSIVE);
 		ExecutorSlot &slot = slot_at(my_slot_index);
 		CoordinatorSlot *c = my_coordinator_slot(sh, slot.coordinator);
@@ -404,15 +409,23 @@ wait_for_run(ExecutorRun *run)
 			slot.progress[0] = '\0';
 			slot.idle = false;
 			assigned = true;
-		} else if (!slot.claimed &&
-		           (slot.retire || TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), guc_executor_idle_ms))) {
+			// The queue runs low: the coordinator records the next due runs
+			// while these run, rather than after the executors ran dry.
+			if (c->nqueued == kQueueLowWater)
+				coordinator = slot.coordinator_latch;
+		} else if (!slot.claimed && (slot.retire || !c ||
+		                             TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), guc_executor_idle_ms))) {
 			// Leaving: the slot is freed under the same lock, so no run
-			// can be handed to a process that is going.
+			// can be handed to a process that is going. An executor whose
+			// coordinator is gone leaves at once: no other coordinator
+			// hands it work, and its tier's next leader starts its own.
 			memset(&slot, 0, sizeof slot);
 			my_slot_index = -1;
 			leaving = true;
 		}
 		LWLockRelease(sh->lock);
+		if (coordinator)
+			SetLatch(coordinator);
 		if (assigned)
 			return true;
 		if (leaving)
@@ -436,8 +449,7 @@ void
 warm_up(MemoryContext run_context)
 {
 	internal_xact_begin();
-	(void)claim_run(0);
-	(void)load_job(0, run_context);
+	(void)claim_run(0, run_context);
 	RunOutcome o{};
 	o.status = core::RunStatus::Succeeded;
 	o.plain = true;
@@ -476,9 +488,9 @@ execute_run(const ExecutorRun &run, pid_t coordinator, MemoryContext run_context
 	internal_xact_begin();
 	// Claimed in its row: only a run still 'running' with no process (one a
 	// new leader settled meanwhile is not run).
-	bool claimed = claim_run(run.run_id);
-	DueJob *job = claimed ? load_job(run.job_id, run_context) : nullptr;
-	if (claimed && !job)
+	Claim claim = claim_run(run.run_id, run_context);
+	DueJob *job = claim.job;
+	if (claim.claimed && !job)
 		mark_run_crashed(run.run_id, "the job was unscheduled before its executor started");
 	internal_xact_commit();
 	if (!job)

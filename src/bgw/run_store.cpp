@@ -119,8 +119,6 @@ Statement load_due_stmt = {
 		DUE_ORDER(", cq.requested_at"),
 	JOB_ROW_SQL_V1_0 DUE_IDS_SQL("") DUE_ORDER(""), 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
 
-Statement load_job_stmt = {JOB_ROW_SQL_V1_1 " WHERE j.job_id = $1", JOB_ROW_SQL_V1_0 " WHERE j.job_id = $1", 1,
-                           {INT8OID}, kJobColumns, kJobColumnCount};
 
 // Before a run starts or a fire time is skipped, in the same transaction:
 // the tier's lease row is share-locked under this leadership's epoch (an
@@ -223,8 +221,30 @@ Statement reboot_stmt = {
 	"                   FOR UPDATE SKIP LOCKED)",
 	nullptr, 1, {INT4OID}, nullptr, 0};
 
-Statement claim_run_stmt = {"UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1 AND status = 'running' AND pid IS NULL",
-                            nullptr, 2, {INT8OID, INT4OID}, nullptr, 0};
+// An executor takes a run: its row gets the executor's pid (only while it is
+// still 'running' with no process), and what the run needs of its job - not
+// the schedule, the due policy or the pending chain requests the coordinator
+// reads - in the same statement. No row: not claimed; a row without a job:
+// the job was unscheduled meanwhile.
+const char *const kClaimColumns[] = {"job_id", "job_name", "owner", "command", "timeout_ms",
+                                     "tier_cap_ms", "log_runs", "notify", "has_downstreams"};
+enum ClaimColumn {
+	kClaimJobId, kClaimJobName, kClaimOwner, kClaimCommand, kClaimTimeoutMs, kClaimTierCapMs,
+	kClaimLogRuns, kClaimNotify, kClaimHasDownstreams, kClaimColumnCount
+};
+static_assert(kClaimColumnCount == sizeof kClaimColumns / sizeof *kClaimColumns);
+#define CLAIM_RUN_SQL(TIER_CAP, NOTIFY, DOWNSTREAMS)                                                      \
+	"WITH c AS (UPDATE foreman.job_run SET pid = $2 WHERE run_id = $1 AND status = 'running' AND pid IS NULL" \
+	"           RETURNING job_id)"                                                                       \
+	"SELECT j.job_id, j.job_name, j.owner, j.command,"                       \
+	"       (extract(epoch FROM coalesce(j.timeout, t.default_timeout)) * 1000)::int8 AS timeout_ms,"   \
+	"       " TIER_CAP " AS tier_cap_ms, j.log_runs, " NOTIFY " AS notify, " DOWNSTREAMS " AS has_downstreams" \
+	"  FROM c LEFT JOIN (foreman.job j JOIN foreman.tier t ON t.tier_id = j.tier_id) ON j.job_id = c.job_id"
+Statement claim_run_stmt = {
+	CLAIM_RUN_SQL("(extract(epoch FROM t.max_user_runtime) * 1000)::int8", "j.notify",
+	              "EXISTS (SELECT FROM foreman.job_dependency d WHERE d.upstream_id = j.job_id)"),
+	CLAIM_RUN_SQL("NULL::int8", "'failures'::text", "false"), 2, {INT8OID, INT4OID}, kClaimColumns,
+	kClaimColumnCount};
 
 // How many of the tier's jobs are due by $2 (at most $3): the executors a
 // parallel tier starts ahead of that time.
@@ -441,18 +461,6 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 	return jobs;
 }
 
-DueJob *
-load_job(int64 job_id, MemoryContext into)
-{
-	Datum values[1] = {Int64GetDatum(job_id)};
-	if (execute(load_job_stmt, values, nullptr, true) == 0)
-		return nullptr;
-	MemoryContext old = MemoryContextSwitchTo(into);
-	DueJob *job = read_job_row(load_job_stmt, 0, GetCurrentTimestamp());
-	MemoryContextSwitchTo(old);
-	return job;
-}
-
 int64
 begin_run(const DueJob &job, const RunStart &start)
 {
@@ -531,11 +539,34 @@ record_skipped(const DueJob &job, const SkipRecord &skip)
 	return int64_column(skip_stmt, 0, 0, 0);
 }
 
-bool
-claim_run(int64 run_id)
+Claim
+claim_run(int64 run_id, MemoryContext into)
 {
 	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
-	return execute(claim_run_stmt, values, nullptr, false) == 1;
+	Claim claim{};
+	if (execute(claim_run_stmt, values, nullptr, false) == 0)
+		return claim;
+	claim.claimed = true;
+	bool isnull;
+	Statement &s = claim_run_stmt;
+	(void)column(s, 0, kClaimJobId, &isnull);
+	if (isnull)
+		return claim;
+	MemoryContext old = MemoryContextSwitchTo(into);
+	DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
+	job->job_id = int64_column(s, 0, kClaimJobId, 0);
+	job->job_name = text_column(s, 0, kClaimJobName);
+	job->owner = DatumGetObjectId(column(s, 0, kClaimOwner, &isnull));
+	job->owner_status = pg::owner_status(job->owner);
+	job->command = text_column(s, 0, kClaimCommand);
+	job->timeout_ms = int64_column(s, 0, kClaimTimeoutMs, 0);
+	apply_tier_cap(job, int64_column(s, 0, kClaimTierCapMs, 0));
+	job->log_runs = log_runs_of(text_column(s, 0, kClaimLogRuns));
+	job->notify = notify_of(text_column(s, 0, kClaimNotify));
+	job->has_downstreams = DatumGetBool(column(s, 0, kClaimHasDownstreams, &isnull)) && !isnull;
+	MemoryContextSwitchTo(old);
+	claim.job = job;
+	return claim;
 }
 
 int

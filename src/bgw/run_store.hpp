@@ -79,9 +79,6 @@ TierState read_tier_state(int32 tier_id);
 // (a List of DueJob *). A paused job is due only for a run_now request.
 List *load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into);
 
-// One job by id (as load_due_jobs reads it), or nullptr.
-DueJob *load_job(int64 job_id, MemoryContext into);
-
 // A run that starts: the fire time it stands for, its attempt, and what the
 // job's next_run_at becomes.
 struct RunStart {
@@ -182,8 +179,16 @@ int count_due_by(int32 tier_id, TimestampTz at, int limit);
 void mark_run_delayed(int64 run_id, int64 waited_ms);
 
 // An executor takes run_id: records itself as its process, if the run is
-// still 'running' with none (false: it was settled meanwhile - not run).
-bool claim_run(int64 run_id);
+// still 'running' with none (claimed false: it was settled meanwhile - not
+// run), and reads what running it needs of its job into `into` (job
+// nullptr: the job was unscheduled meanwhile). The DueJob has the fields
+// runner_execute reads (name, owner, command, timeout, log_runs, notify,
+// has_downstreams), not the schedule nor the due policy.
+struct Claim {
+	bool claimed;
+	DueJob *job;
+};
+Claim claim_run(int64 run_id, MemoryContext into);
 
 // An executor ended without recording its run: 'crashed' (if still
 // running), with its job's summary.

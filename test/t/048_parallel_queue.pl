@@ -18,6 +18,12 @@
 #  4. A new parallel tier whose three jobs are first due at one instant: its
 #     coordinator starts the three executors ahead of that instant (the
 #     executors' lead), so the due time does not wait for forks.
+#  5. After 3's restart of the coordinator, the tier runs at once: the idle
+#     executors of the coordinator that went leave (they wait 60 s for work
+#     here, and used to hold the tier's places until then). Queued runs whose
+#     jobs change meanwhile: an executor runs a job as it is when it claims
+#     the run (q3's new command), and a run whose job was unscheduled (q4)
+#     is not run: 'crashed', saying so.
 use strict;
 use warnings;
 
@@ -136,6 +142,29 @@ is( query($node, q{SELECT string_agg(r.job_name || ' ' || (a.backend_start < r.s
                     WHERE r.job_name IN ('w1', 'w2', 'w3')}),
 	'w1 true, w2 true, w3 true',
 	'each ran in an executor started before its due time (the executors are idle for 60 s here)');
+
+# ---------------------------------------------------------------------------
+# 5. Jobs changed while their runs wait in the queue.
+ok(wait_until($node, q{SELECT count(*) = 1 FROM foreman.tier_status WHERE tier = 'par' AND leader}, 30),
+	'the parallel tier leads');
+$t_short = query($node, q{SELECT clock_timestamp()});
+ok(all_ran_short($t_short), 'every job ran short again (not held by the idle executors of the coordinator that went)');
+$fire = two_long_four_queued('change');
+query($node, q{
+	SELECT foreman.alter_job('q3', command => 'INSERT INTO marker VALUES (3)');
+	SELECT foreman.unschedule('q4');
+	DELETE FROM slow_flag;
+});
+query($node, q{SELECT pg_cancel_backend(pid) FROM foreman.runs WHERE job_name IN ('q1', 'q2') AND status = 'running'});
+ok( wait_until($node, qq{SELECT count(*) FROM foreman.runs WHERE $jobs AND scheduled_for = '$fire' AND status <> 'running'},
+		30, expected => '6'),
+	'the executors took the queued runs');
+is( query($node, qq{SELECT string_agg(job_name || ' ' || status || coalesce(' (' || message || ')', ''), ', ' ORDER BY job_name)
+                     FROM foreman.runs WHERE job_name IN ('q3', 'q4', 'q5', 'q6') AND scheduled_for = '$fire'}),
+	'q3 succeeded, q4 crashed (the job was unscheduled before its executor started), q5 succeeded, q6 succeeded',
+	'a queued run of an unscheduled job is not run, and says why');
+is(query($node, q{SELECT count(*) FROM marker WHERE n = 3}), '1', "q3 ran its new command (the job as it was when claimed)");
+is(query($node, $no_double_sql), '', 'no fire time ran twice');
 
 $node->stop;
 done_testing();
