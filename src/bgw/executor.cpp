@@ -162,6 +162,16 @@ executor_queue_push(const ExecutorRun &run)
 	return pushed;
 }
 
+void
+executor_wake_on_idle(bool wake)
+{
+	Shared *sh = shared();
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	if (CoordinatorSlot *c = my_coordinator_slot(sh, MyProcPid))
+		c->wake_on_idle = wake;
+	LWLockRelease(sh->lock);
+}
+
 int
 executor_queue_length()
 {
@@ -411,7 +421,7 @@ wait_for_run(ExecutorRun *run)
 			assigned = true;
 			// The queue runs low: the coordinator records the next due runs
 			// while these run, rather than after the executors ran dry.
-			if (c->nqueued == kQueueLowWater)
+			if (c->nqueued == kQueueLowWater && c->wake_on_idle)
 				coordinator = slot.coordinator_latch;
 		} else if (!slot.claimed && (slot.retire || !c ||
 		                             TimestampDifferenceExceeds(idle_since, GetCurrentTimestamp(), guc_executor_idle_ms))) {
@@ -472,10 +482,13 @@ become_idle()
 	slot.job_id = 0;
 	slot.owner = InvalidOid;
 	slot.progress[0] = '\0';
-	// The coordinator is woken when its queue is empty (it may have more to
-	// queue); while runs wait in it, this executor takes the next one.
+	// The coordinator is woken when its queue is empty and due jobs wait (it
+	// may have more to queue); while runs wait in it, this executor takes the
+	// next one. With nothing waiting, the coordinator sleeps until its next
+	// due time (before, every executor that went idle after a burst woke it
+	// for a cycle that found nothing to do).
 	CoordinatorSlot *c = my_coordinator_slot(sh, slot.coordinator);
-	Latch *coordinator = c && c->nqueued == 0 ? slot.coordinator_latch : nullptr;
+	Latch *coordinator = c && c->nqueued == 0 && c->wake_on_idle ? slot.coordinator_latch : nullptr;
 	LWLockRelease(sh->lock);
 	if (coordinator)
 		SetLatch(coordinator);

@@ -47,6 +47,9 @@ BackgroundWorkerHandle *executor_start(const Reservation &r, const char *dbname,
 // have not recorded yet: those are no orphans.
 bool executor_queue_push(const ExecutorRun &run);
 int executor_queue_length();
+// This coordinator's due jobs wait (or may, while it decides): its executors
+// wake it when they go idle with the queue empty or it runs low.
+void executor_wake_on_idle(bool wake);
 int executor_queue_drain(ExecutorRun *out, int max);
 int executor_known_runs(int32 tier_id, int64 *out, int max);
 void executor_wake_idle(int32 tier_id);

@@ -251,6 +251,8 @@ run_parallel(List *due, const TierState &tier, long timeout, TimestampTz due_by)
 {
 	coord.cap_was_reached = false;
 	coord.retired_idle = false;
+	// An executor that goes idle while this cycle decides wakes it again.
+	executor_wake_on_idle(true);
 	TimestampTz now = Max(GetCurrentTimestamp(), due_by);
 	int waiting = 0;
 	bool stuck = false;
@@ -265,6 +267,10 @@ run_parallel(List *due, const TierState &tier, long timeout, TimestampTz due_by)
 		n = 0;
 	}
 	int started = n > 0 ? record_and_queue(chosen, n, due_by, &stuck) : 0;
+	// Nothing waits: no executor needs to wake this coordinator (its next
+	// due time, its tick, an exit or a changed job does).
+	if (waiting == 0)
+		executor_wake_on_idle(false);
 	if (coord.cap_was_reached)
 		publish_progress(psprintf("%d due jobs wait for an executor (foreman.max_executors = %d reached)", waiting,
 		                          executor_cap()));

@@ -96,9 +96,10 @@ struct ExecutorRun {
 // executors take them in order (executor.cpp).
 constexpr int kMaxQueuedRuns = 64;
 // An executor that takes a run and leaves this many queued wakes the
-// coordinator (besides when the queue is empty): the next batch of starts is
-// recorded while the queued runs run (a batch of 36 takes a 2-core machine
-// 2-4 ms, executors that ran dry would wait for it).
+// coordinator (besides when the queue is empty), when due jobs wait
+// (wake_on_idle): the next batch of starts is recorded while the queued runs
+// run (a batch of 36 takes a 2-core machine 2-4 ms, executors that ran dry
+// would wait for it).
 constexpr int kQueueLowWater = kMaxQueuedRuns / 4;
 
 struct CoordinatorSlot {
@@ -127,6 +128,12 @@ struct CoordinatorSlot {
 	pid_t fenced_by;      // deposed: the coordinator that leads in its place (fenced by the lease epoch)
 	pid_t foreign_lock_holder; // leading fenced because this process (no coordinator) holds the lock
 	bool summaries_pending;    // an executor recorded a run whose job summary waits for the job's row
+	// Parallel tiers: due jobs wait for room in the queue, for an executor or
+	// for an earlier run of theirs: executors wake the coordinator when they
+	// go idle with the queue empty, and when it runs low (kQueueLowWater).
+	// Set from the start of each cycle (an executor going idle meanwhile
+	// wakes it) to its end when nothing waits.
+	bool wake_on_idle;
 	int32 nqueued;             // parallel tiers: queue[0, nqueued), oldest first
 	ExecutorRun queue[kMaxQueuedRuns];
 };
