@@ -119,7 +119,6 @@ Statement load_due_stmt = {
 		DUE_ORDER(", cq.requested_at"),
 	JOB_ROW_SQL_V1_0 DUE_IDS_SQL("") DUE_ORDER(""), 3, {INT4OID, TIMESTAMPTZOID, INT4OID}, kJobColumns, kJobColumnCount};
 
-
 // Before a run starts or a fire time is skipped, in the same transaction:
 // the tier's lease row is share-locked under this leadership's epoch (an
 // epoch taken meanwhile waits for this transaction, or this one finds no
