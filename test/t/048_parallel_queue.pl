@@ -24,6 +24,10 @@
 #     jobs change meanwhile: an executor runs a job as it is when it claims
 #     the run (q3's new command), and a run whose job was unscheduled (q4)
 #     is not run: 'crashed', saying so.
+#  6. A job with overlap 'queue' in a parallel tier whose tick is an hour:
+#     each fire time that found the previous run still going waits for it,
+#     and the executor that ends it wakes the coordinator (due jobs wait) -
+#     the next run does not wait for the tick.
 use strict;
 use warnings;
 
@@ -42,6 +46,7 @@ query($node, q{
 	-- sequences CREATE EXTENSION made and used are not WAL-logged until a
 	-- checkpoint, and a crash-restart gives an id again.
 	SELECT foreman.create_tier('warm', '10 seconds', concurrency => 3);
+	SELECT foreman.create_tier('ovl', '1 hour', concurrency => 2); -- for 6
 	SELECT foreman.schedule('q' || g, '3 seconds',
 	    format($$SELECT pg_sleep(CASE WHEN EXISTS (SELECT FROM slow_flag WHERE job = %L) THEN 60 ELSE 0 END)$$, 'q' || g),
 	    tier => 'par', start_at => date_trunc('second', now()) + interval '2 seconds')
@@ -165,6 +170,22 @@ is( query($node, qq{SELECT string_agg(job_name || ' ' || status || coalesce(' ('
 	'a queued run of an unscheduled job is not run, and says why');
 is(query($node, q{SELECT count(*) FROM marker WHERE n = 3}), '1', "q3 ran its new command (the job as it was when claimed)");
 is(query($node, $no_double_sql), '', 'no fire time ran twice');
+
+# ---------------------------------------------------------------------------
+# 6. A queued fire time (overlap 'queue') waits for the run before it, not
+#    for the tier's tick.
+ok(wait_until($node, q{SELECT count(*) = 1 FROM foreman.tier_status WHERE tier = 'ovl' AND leader}, 30),
+	'tier ovl leads');
+query($node, q{
+	SELECT foreman.schedule('ov', '1 second', 'SELECT pg_sleep(1.5)', tier => 'ovl', overlap => 'queue',
+	    start_at => date_trunc('second', now()) + interval '2 seconds');
+});
+ok( wait_until($node, q{SELECT count(*) >= 3 FROM foreman.runs WHERE job_name = 'ov' AND status = 'succeeded'}, 30),
+	"three runs of a job whose runs overlap its next fire times, in a tier that ticks hourly");
+is( query($node, q{SELECT count(*) FROM (SELECT started_at - lag(finished_at) OVER (ORDER BY started_at) AS gap
+                     FROM foreman.runs WHERE job_name = 'ov' AND status = 'succeeded') g
+                    WHERE gap > interval '10 seconds'}),
+	'0', 'each waited for the run before it, not for the tick');
 
 $node->stop;
 done_testing();
