@@ -548,12 +548,12 @@ claim_run(int64 run_id, MemoryContext into)
 	claim.claimed = true;
 	bool isnull;
 	Statement &s = claim_run_stmt;
-	(void)column(s, 0, kClaimJobId, &isnull);
+	Datum job_id = column(s, 0, kClaimJobId, &isnull);
 	if (isnull)
 		return claim;
 	MemoryContext old = MemoryContextSwitchTo(into);
 	DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
-	job->job_id = int64_column(s, 0, kClaimJobId, 0);
+	job->job_id = DatumGetInt64(job_id);
 	job->job_name = text_column(s, 0, kClaimJobName);
 	job->owner = DatumGetObjectId(column(s, 0, kClaimOwner, &isnull));
 	job->owner_status = pg::owner_status(job->owner);
