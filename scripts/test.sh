@@ -55,17 +55,33 @@ run_tap() {
 		tee "$dir/prove.out" || status=$?
 	COUNTS+=("TAP $(sed -n 's/^Files=\([0-9]*\), Tests=\([0-9]*\),.*/\1 files, \2 tests/p' "$dir/prove.out")")
 	if [ $status -ne 0 ]; then
-		# PostgreSQL 15 keeps them in tmp_check/log, 17 and later in log.
-		for f in "$dir"/tmp_check/log/regress_log_* "$dir"/log/regress_log_*; do
-			[ -f "$f" ] && { echo "--- $f (last 60 lines)"; tail -n 60 "$f"; }
+		# The logs of the files that failed only (PostgreSQL 15 keeps them
+		# in tmp_check/log, 17 and later in log); prove's summary names them.
+		local name f
+		for name in $(tap_failed_files "$dir/prove.out"); do
+			for f in "$dir"/tmp_check/log/regress_log_"$name" "$dir"/log/regress_log_"$name"; do
+				[ -f "$f" ] || continue
+				echo "--- $f (last 80 lines)"
+				tail -n 80 "$f"
+				TAP_FAILURES+="$name: $(grep -E -m 5 -A 3 'not ok|died|BAIL OUT' "$f")"$'\n'
+			done
 		done
+		TAP_SUMMARY=$(sed -n '/^Test Summary Report/,/^Files=/p' "$dir/prove.out")
 	fi
 	return $status
+}
+
+# The test files prove's summary reports as failed, by their log's name
+# ("t/048_parallel.pl (Wstat: ...)" gives 048_parallel).
+tap_failed_files() {
+	sed -n 's|^t/\([^ ]*\)\.pl (Wstat.*|\1|p' "$1" | sort -u
 }
 
 # What each suite ran, for the closing line "suite counts: ..." (make
 # test-majors reads it).
 COUNTS=()
+TAP_SUMMARY=
+TAP_FAILURES=
 print_counts() { local IFS=';'; echo "suite counts: ${COUNTS[*]}" | sed 's/;/; /g'; }
 
 ensure_test_user
@@ -80,6 +96,9 @@ case "${1:-all}" in
 		run_tap || failed+=(tap)
 		print_counts
 		if [ ${#failed[@]} -gt 0 ]; then
+			# Last, so that a CI log's tail names what failed.
+			[ -n "$TAP_FAILURES" ] && printf '%s' "$TAP_FAILURES"
+			[ -n "$TAP_SUMMARY" ] && echo "$TAP_SUMMARY"
 			echo "FAILED suites: ${failed[*]}"
 			exit 1
 		fi
