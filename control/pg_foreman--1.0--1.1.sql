@@ -5,6 +5,14 @@
 
 \echo Use "ALTER EXTENSION pg_foreman UPDATE TO '1.1'" to load this file. \quit
 
+-- First, before any other foreman table: foreman.tier is the gate that every
+-- transaction of pg_foreman's processes locks first (ACCESS SHARE, see
+-- src/bgw/statements.hpp). Taking it first, the update waits for the
+-- scheduler's transactions in progress and holds the new ones at the gate,
+-- where they hold nothing it needs: the update and the scheduler cannot
+-- deadlock. Every update script starts so.
+LOCK TABLE foreman.tier IN ACCESS EXCLUSIVE MODE;
+
 -- ---------------------------------------------------------------------------
 -- Multi-tenant safety.
 

@@ -74,7 +74,7 @@ run_tap() {
 # The test files prove's summary reports as failed, by their log's name
 # ("t/048_parallel.pl (Wstat: ...)" gives 048_parallel).
 tap_failed_files() {
-	sed -n 's|^t/\([^ ]*\)\.pl (Wstat.*|\1|p' "$1" | sort -u
+	sed -n 's|^t/\([^ ]*\)\.pl  *(Wstat.*|\1|p' "$1" | sort -u
 }
 
 # What each suite ran, for the closing line "suite counts: ..." (make

@@ -15,7 +15,9 @@ extern "C" {
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
 
@@ -116,6 +118,39 @@ database_needing_exclusive_use(Node *stmt, bool *created)
 	}
 }
 
+// ALTER EXTENSION pg_foreman UPDATE and DROP EXTENSION pg_foreman, by a role
+// that may run them (the extension's owner or a superuser: anyone else's
+// statement fails its permission check, and must not hold the scheduler
+// first): they lock foreman.tier, the catalog's gate (bgw/statements.hpp),
+// before any other foreman table, so that they never deadlock with the
+// scheduler's transactions. (An update script locks it first as well, for a
+// server that did not preload the library.)
+bool
+changes_foreman_catalog(Node *stmt)
+{
+	bool ours = false;
+	if (IsA(stmt, AlterExtensionStmt))
+		ours = strcmp(castNode(AlterExtensionStmt, stmt)->extname, "pg_foreman") == 0;
+	else if (IsA(stmt, DropStmt) && castNode(DropStmt, stmt)->removeType == OBJECT_EXTENSION) {
+		ListCell *lc;
+		foreach (lc, castNode(DropStmt, stmt)->objects)
+			ours |= strcmp(strVal(lfirst(lc)), "pg_foreman") == 0;
+	}
+	if (!ours)
+		return false;
+	Oid extoid = get_extension_oid("pg_foreman", true);
+	return OidIsValid(extoid) && pg::compat::extension_owned_by(extoid, GetUserId());
+}
+
+void
+lock_catalog_gate_exclusively()
+{
+	Oid nsp = get_namespace_oid("foreman", true);
+	Oid gate = OidIsValid(nsp) ? get_relname_relid("tier", nsp) : InvalidOid;
+	if (OidIsValid(gate))
+		LockRelationOid(gate, AccessExclusiveLock);
+}
+
 // Only a role that could carry the statement out may stop a database's
 // coordinators for it: dropping, renaming, moving or copying a database that
 // is not a template needs its ownership (or superuser). For anyone else the
@@ -139,6 +174,8 @@ utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, Proce
 	if (IsA(pstmt->utilityStmt, AlterExtensionStmt) &&
 	    strcmp(castNode(AlterExtensionStmt, pstmt->utilityStmt)->extname, "pg_foreman") == 0)
 		pending.catalog_changed = true;
+	if (changes_foreman_catalog(pstmt->utilityStmt))
+		lock_catalog_gate_exclusively();
 	auto run = [&]() {
 		if (prev_process_utility_hook)
 			prev_process_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);

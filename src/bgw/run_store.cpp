@@ -400,6 +400,9 @@ internal_xact_begin(bool durable, bool reset_session)
 		set_local("synchronous_commit", "off");
 	set_local("lock_timeout", "1s");
 	set_local("statement_timeout", "0");
+	// Before the snapshot: one taken before a wait for an update would not
+	// see the catalog the update committed.
+	lock_catalog_gate();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pg_foreman: SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -3,7 +3,10 @@
 #include "bgw/shmem.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "commands/extension.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 }
 
@@ -57,6 +60,26 @@ CatalogLevel
 catalog_level()
 {
 	return level;
+}
+
+void
+lock_catalog_gate()
+{
+	Oid nsp = get_namespace_oid("foreman", true);
+	Oid gate = OidIsValid(nsp) ? get_relname_relid("tier", nsp) : InvalidOid;
+	if (!OidIsValid(gate) || ConditionalLockRelationOid(gate, AccessShareLock))
+		return;
+	// Held in a stronger mode: by an update of the extension, most likely.
+	ErrorContextCallback context;
+	context.callback = [](void *) {
+		errcontext("pg_foreman waiting for foreman.tier (ALTER EXTENSION pg_foreman UPDATE, or another session, "
+		           "holds it in a mode that excludes reading)");
+	};
+	context.arg = nullptr;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	LockRelationOid(gate, AccessShareLock);
+	error_context_stack = context.previous;
 }
 
 void

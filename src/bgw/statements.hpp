@@ -26,6 +26,19 @@ enum class CatalogLevel : uint8 { Unknown = 0, V1_0, V1_1 };
 CatalogLevel catalog_level();
 void check_catalog_level();
 
+// The catalog's gate: foreman.tier in ACCESS SHARE mode, the first lock on a
+// foreman table that each transaction of pg_foreman's processes takes
+// (internal_xact_begin, before its snapshot). An update script locks
+// foreman.tier first too, in ACCESS EXCLUSIVE mode: it waits for the
+// transactions that passed the gate, and the ones that come after wait at
+// the gate holding no other foreman lock, so neither side can hold what the
+// other waits for (without it, a coordinator holding foreman.job_run and
+// waiting for foreman.tier deadlocked with ALTER EXTENSION ... UPDATE holding
+// foreman.tier and waiting for foreman.job_run). The wait is bounded by the
+// transaction's lock_timeout. Nothing to lock when the extension is not
+// installed (check_catalog_level then says so).
+void lock_catalog_gate();
+
 constexpr int kMaxStatementArgs = 20;
 constexpr int kMaxStatementColumns = 40;
 

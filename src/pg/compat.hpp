@@ -71,6 +71,17 @@ database_owned_by(Oid dboid, Oid role)
 #endif
 }
 
+// extension_owned_by: whether role owns the extension (the same change).
+inline bool
+extension_owned_by(Oid extoid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(ExtensionRelationId, extoid, role);
+#else
+	return pg_extension_ownercheck(extoid, role);
+#endif
+}
+
 // for_each_my_proclock: calls fn(PROCLOCK *) for each lock this backend holds
 // in lock partition `partition`; the caller holds that partition's LWLock. fn
 // may release the lock it is given. 16 made the list a dlist (it was a

@@ -87,6 +87,31 @@ like($fresh, qr/CREATE TABLE foreman\.job /, 'foreman.job among them');
 schema_is(extension_schema('idle'), $fresh, 'an idle 1.0, updated, equals a fresh 1.1');
 query($node, q{DROP DATABASE idle});
 
+# The update and DROP EXTENSION never deadlock with the scheduler. A
+# database's coordinators start as CREATE EXTENSION commits, and their first
+# transaction reads foreman.job_run (runs a crash left), then foreman.tier;
+# the update alters foreman.tier, then foreman.job_run: "deadlock detected",
+# in about one run of this file in three, before the catalog's gate
+# (src/bgw/statements.hpp). Fifteen rounds: CREATE EXTENSION at 1.0, at once
+# the update as the coordinators start, then DROP EXTENSION as they run.
+query($node, q{CREATE DATABASE race});
+my ($race_failures, $race_led) = ('', 0);
+for my $round (1 .. 15)
+{
+	for my $sql (q{CREATE EXTENSION pg_foreman VERSION '1.0'}, q{ALTER EXTENSION pg_foreman UPDATE},
+		q{DROP EXTENSION pg_foreman})
+	{
+		# DROP EXTENSION once the coordinators lead (and run: they have
+		# their first cycle to record), so that it meets them too.
+		$race_led += wait_for_leaders($node, 'race', 2, 30) if $sql =~ /^DROP/;
+		my ($ret, $out, $err) = $node->psql('race', "SET lock_timeout = '60s'; $sql");
+		$race_failures .= "round $round, $sql: $err\n" if $ret != 0;
+	}
+}
+is($race_failures, '', 'fifteen updates as coordinators start, and fifteen drops as they run: no deadlock, no error');
+is($race_led, 15, 'the coordinators led in each round before the drop');
+query($node, q{DROP DATABASE race});
+
 # ---------------------------------------------------------------------------
 # 1. Jobs of every kind at 1.0. The 1.1 library refuses changes to a 1.0
 #    catalog (jobs keep running; changes wait for the update), so the jobs
