@@ -321,7 +321,8 @@ iteration()
 	transition(CoordState::Idle);
 	long timeout = leader_cycle();
 	coord.consecutive_errors = 0;
-	if (!coord.leader)
+	lead_anew_if_lease_lost();
+	if (!coord.leader || !coord.lease_taken)
 		return;
 	if (timeout > 0) {
 		transition(CoordState::Idle);

@@ -84,6 +84,7 @@ void sleep_on_latch(long timeout_ms);
 bool become_leader();                        // a follower's attempt; true when leading
 bool still_leader();                         // a fenced leader re-checks; false: back to following
 void take_leadership_epoch();                // the next epoch, committed durably
+void lead_anew_if_lease_lost();              // after a cycle that found its epoch gone (take_lease_lost)
 void keep_leadership_after_job(const DueJob &job);
 
 // due.cpp: what a loaded due job gets - which fire time a run stands for,

@@ -214,6 +214,25 @@ take_leadership_epoch()
 }
 
 void
+lead_anew_if_lease_lost()
+{
+	if (!take_lease_lost())
+		return;
+	// Holding the lock, this process is the tier's leader (a deposed one
+	// exits first): the epoch is taken again. Leading fenced, it follows and
+	// decides again.
+	bool keep = !coord.fenced && holds_leadership_lock();
+	ereport(LOG, (errmsg("%s: its epoch %lld is no longer the tier's in foreman.tier_lease; %s", coord.name,
+	                     (long long)coord.epoch,
+	                     keep ? "it holds the leadership lock and takes the next epoch" : "it follows again"),
+	              errdetail("Another process took the tier's next epoch, or the extension was dropped and created "
+	                        "again.")));
+	coord.lease_taken = false;
+	if (!keep)
+		coord.leader = coord.fenced = coord.fenced_foreign = false;
+}
+
+void
 keep_leadership_after_job(const DueJob &job)
 {
 	if (coord.fenced || holds_leadership_lock())

@@ -206,6 +206,9 @@ Statement skip_stmt = {
 // Leadership and small things
 
 const char *const kEpochColumns[] = {"epoch"};
+Statement lease_epoch_stmt = {"SELECT epoch FROM foreman.tier_lease WHERE tier_id = $1", nullptr, 1, {INT4OID},
+                              kEpochColumns, 1};
+
 Statement take_lease_stmt = {
 	"INSERT INTO foreman.tier_lease AS t (tier_id, epoch, leader_pid, since) VALUES ($1, 1, $2, clock_timestamp())"
 	" ON CONFLICT (tier_id) DO UPDATE SET epoch = t.epoch + 1, leader_pid = EXCLUDED.leader_pid, since = EXCLUDED.since"
@@ -263,6 +266,15 @@ Statement run_delayed_stmt = {
 // This process's leadership: the tier and the epoch it leads under.
 int32 lease_tier = 0;
 int64 lease_epoch = 0;
+bool lease_lost = false;
+
+bool
+lease_is_current()
+{
+	Datum values[1] = {Int32GetDatum(lease_tier)};
+	return execute(lease_epoch_stmt, values, nullptr, true) == 1 &&
+	       int64_column(lease_epoch_stmt, 0, 0, 0) == lease_epoch;
+}
 
 // The timeout a run gets: the job's own (or its tier's default), cut to the
 // tier's max_user_runtime for owners that are not foreman_admin.
@@ -517,7 +529,18 @@ lock_for_starts(const int64 *job_ids, int n, bool *locked)
 			if (job_ids[i] == id)
 				locked[i] = true;
 	}
+	// Rows not taken: their owners hold them, or the epoch is not ours.
+	if (rows < (uint64)n && !lease_is_current())
+		lease_lost = true;
 	return (int)rows;
+}
+
+bool
+take_lease_lost()
+{
+	bool lost = lease_lost;
+	lease_lost = false;
+	return lost;
 }
 
 int64

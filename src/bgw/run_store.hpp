@@ -110,6 +110,13 @@ int64 begin_run(const DueJob &job, const RunStart &start);
 // epoch moved on). begin_run and record_skipped only change rows taken so.
 int lock_for_starts(const int64 *job_ids, int n, bool *locked);
 
+// Whether lock_for_starts found this leadership's epoch gone from
+// foreman.tier_lease (checked when it could not take every row): another
+// process took the tier's next epoch, or the extension was dropped and
+// created again while this process led (the new table's epochs start anew).
+// Cleared by the call.
+bool take_lease_lost();
+
 // A fire time that is not run (misfire, overlap, coalesced, catch-up limit).
 struct SkipRecord {
 	TimestampTz scheduled_for;

@@ -17,6 +17,12 @@
 #  3. The catalog of an updated 1.0, idle (checked first, it needs no
 #     coordinator) and after the update under load, equals that of a fresh
 #     1.1: pg_dump of the extension's objects, normalised.
+#  0. (Before part 1.) The update and DROP EXTENSION never deadlock with the
+#     scheduler (the catalog's gate, foreman.tier: forty rounds of create,
+#     update and drop as coordinators start and run; and, held foreman
+#     tables, every process of pg_foreman waiting for one holds
+#     foreman.tier). A leader whose epoch is gone from foreman.tier_lease
+#     takes the next one and runs on.
 use strict;
 use warnings;
 
@@ -24,6 +30,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes qw(time usleep);
 use ForemanTest;
 
 my $node = new_node('update');
@@ -90,13 +97,14 @@ query($node, q{DROP DATABASE idle});
 # The update and DROP EXTENSION never deadlock with the scheduler. A
 # database's coordinators start as CREATE EXTENSION commits, and their first
 # transaction reads foreman.job_run (runs a crash left), then foreman.tier;
-# the update alters foreman.tier, then foreman.job_run: "deadlock detected",
-# in about one run of this file in three, before the catalog's gate
-# (src/bgw/statements.hpp). Fifteen rounds: CREATE EXTENSION at 1.0, at once
-# the update as the coordinators start, then DROP EXTENSION as they run.
+# the update alters foreman.tier, then foreman.job_run: "deadlock detected"
+# (in about one run of this file in three, and about one round below in
+# thirty, before the catalog's gate, src/bgw/statements.hpp). Forty rounds:
+# CREATE EXTENSION at 1.0, at once the update as the coordinators start,
+# then DROP EXTENSION as they run.
 query($node, q{CREATE DATABASE race});
 my ($race_failures, $race_led) = ('', 0);
-for my $round (1 .. 15)
+for my $round (1 .. 40)
 {
 	for my $sql (q{CREATE EXTENSION pg_foreman VERSION '1.0'}, q{ALTER EXTENSION pg_foreman UPDATE},
 		q{DROP EXTENSION pg_foreman})
@@ -108,8 +116,66 @@ for my $round (1 .. 15)
 		$race_failures .= "round $round, $sql: $err\n" if $ret != 0;
 	}
 }
-is($race_failures, '', 'fifteen updates as coordinators start, and fifteen drops as they run: no deadlock, no error');
-is($race_led, 15, 'the coordinators led in each round before the drop');
+is($race_failures, '', 'forty updates as coordinators start, and forty drops as they run: no deadlock, no error');
+is($race_led, 40, 'the coordinators led in each round before the drop');
+
+# The gate itself, which the rounds above meet only by chance: while a
+# session holds a foreman table, every process of pg_foreman that waits for
+# it holds foreman.tier already (ACCESS SHARE, taken first), so an update,
+# which takes foreman.tier first, cannot be waiting for it. Jobs every second
+# in a sequential and a parallel tier (a coordinator's and the executors'
+# transactions); foreman.job_run and foreman.job held in turn, 4 s each.
+query($node, q{CREATE EXTENSION pg_foreman}, 'race');
+query($node, q{
+	SELECT foreman.create_tier('par', '1 second', concurrency => 4);
+	SELECT count(foreman.schedule('seq' || g, '1 second', 'SELECT 1', tier => 'fast')) FROM generate_series(1, 5) g;
+	SELECT count(foreman.schedule('par' || g, '1 second', 'SELECT 1', tier => 'par')) FROM generate_series(1, 8) g;
+}, 'race');
+ok(wait_until($node, q{SELECT count(DISTINCT job_name) = 13 FROM foreman.runs WHERE status = 'succeeded'}, 30, db => 'race'),
+	'the jobs of both tiers run');
+for my $table (qw(job_run job))
+{
+	my $holder = session($node, db => 'race');
+	$holder->query(qq{BEGIN; LOCK TABLE foreman.$table IN ACCESS EXCLUSIVE MODE; SELECT 1;});
+	my (%waiters, @without_gate);
+	my $until = time() + 4;
+	while (time() < $until)
+	{
+		for my $row (split /\n/, query($node, qq{
+			SELECT w.pid || ' ' || a.backend_type || ' ' ||
+			       EXISTS (SELECT 1 FROM pg_locks h WHERE h.pid = w.pid AND h.granted
+			                  AND h.relation = 'foreman.tier'::regclass)
+			  FROM pg_locks w JOIN pg_stat_activity a ON a.pid = w.pid
+			 WHERE w.relation = 'foreman.$table'::regclass AND NOT w.granted
+			   AND a.backend_type LIKE 'pg_foreman %'}, 'race'))
+		{
+			my ($pid, $type, $holds) = $row =~ /^(\d+) (.*) (true|false)$/ or die "unexpected row: $row";
+			$waiters{$type}++;
+			push @without_gate, "$pid ($type)" if $holds ne 'true';
+		}
+		usleep(20_000);
+	}
+	$holder->query('ROLLBACK');
+	$holder->close;
+	ok(keys %waiters > 0, "processes of pg_foreman waited for foreman.$table: "
+		  . join(', ', map { "$_ x$waiters{$_}" } sort keys %waiters));
+	is(join(', ', @without_gate), '', "each of them held foreman.tier as it waited for foreman.$table");
+}
+
+# A leader whose epoch is gone from foreman.tier_lease (as when the extension
+# was dropped and created again while it led, which the rounds above did to a
+# coordinator now and then: it went on with the old table's epoch) takes the
+# next epoch, holding the leadership lock, and runs on. Before, it took each
+# due job for one whose owner held its row, and ran nothing again.
+my $log_offset = -s $node->logfile;
+my $t0 = query($node, q{SELECT now()}, 'race');
+query($node, q{DELETE FROM foreman.tier_lease WHERE tier_id = (SELECT tier_id FROM foreman.tier WHERE name = 'fast')},
+	'race');
+ok( wait_until($node, qq{SELECT count(*) >= 10 FROM foreman.runs WHERE job_name LIKE 'seq%' AND started_at > '$t0'}, 30,
+		db => 'race'),
+	'after its epoch was deleted, the leader of tier fast runs its jobs on');
+like(slurp_file($node->logfile, $log_offset), qr/coordinator race\/fast: its epoch \d+ is no longer the tier's in foreman\.tier_lease; it holds the leadership lock and takes the next epoch/,
+	'and says why it took the next epoch');
 query($node, q{DROP DATABASE race});
 
 # ---------------------------------------------------------------------------
