@@ -19,6 +19,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
