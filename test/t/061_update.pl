@@ -176,6 +176,21 @@ ok( wait_until($node, qq{SELECT count(*) >= 10 FROM foreman.runs WHERE job_name 
 	'after its epoch was deleted, the leader of tier fast runs its jobs on');
 like(slurp_file($node->logfile, $log_offset), qr/coordinator race\/fast: its epoch \d+ is no longer the tier's in foreman\.tier_lease; it holds the leadership lock and takes the next epoch/,
 	'and says why it took the next epoch');
+
+# Only the extension's owner (or a superuser) takes the gate first: another
+# role's DROP EXTENSION or update fails its permission check at once, even
+# while a session reads foreman.tier (taking the gate, it would wait for that
+# reader, and the scheduler's transactions would wait behind it).
+my $reader = session($node, db => 'race');
+$reader->query('BEGIN; SELECT count(*) FROM foreman.tier;');
+for my $sql ('DROP EXTENSION pg_foreman', 'ALTER EXTENSION pg_foreman UPDATE')
+{
+	my ($ret, $out, $err) =
+	  $node->psql('race', "SET statement_timeout = '5s'; $sql", extra_params => [ '-U', 'alice' ]);
+	like($err, qr/must be owner of extension pg_foreman/, "alice's $sql fails its permission check at once");
+}
+$reader->query('ROLLBACK');
+$reader->close;
 query($node, q{DROP DATABASE race});
 
 # ---------------------------------------------------------------------------
