@@ -3,6 +3,7 @@
 #include "pg/compat.hpp"
 #include "pg/guard.hpp"
 #include "bgw/shmem.hpp"
+#include "bgw/statements.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -17,7 +18,6 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
 
@@ -142,15 +142,6 @@ changes_foreman_catalog(Node *stmt)
 	return OidIsValid(extoid) && pg::compat::extension_owned_by(extoid, GetUserId());
 }
 
-void
-lock_catalog_gate_exclusively()
-{
-	Oid nsp = get_namespace_oid("foreman", true);
-	Oid gate = OidIsValid(nsp) ? get_relname_relid("tier", nsp) : InvalidOid;
-	if (OidIsValid(gate))
-		LockRelationOid(gate, AccessExclusiveLock);
-}
-
 // Only a role that could carry the statement out may stop a database's
 // coordinators for it: dropping, renaming, moving or copying a database that
 // is not a template needs its ownership (or superuser). For anyone else the
@@ -174,8 +165,9 @@ utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, Proce
 	if (IsA(pstmt->utilityStmt, AlterExtensionStmt) &&
 	    strcmp(castNode(AlterExtensionStmt, pstmt->utilityStmt)->extname, "pg_foreman") == 0)
 		pending.catalog_changed = true;
-	if (changes_foreman_catalog(pstmt->utilityStmt))
-		lock_catalog_gate_exclusively();
+	Oid gate = changes_foreman_catalog(pstmt->utilityStmt) ? bgw::catalog_gate() : InvalidOid;
+	if (OidIsValid(gate))
+		LockRelationOid(gate, AccessExclusiveLock);
 	auto run = [&]() {
 		if (prev_process_utility_hook)
 			prev_process_utility_hook(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);

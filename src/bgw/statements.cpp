@@ -62,11 +62,17 @@ catalog_level()
 	return level;
 }
 
+Oid
+catalog_gate()
+{
+	Oid nsp = get_namespace_oid("foreman", true);
+	return OidIsValid(nsp) ? get_relname_relid("tier", nsp) : InvalidOid;
+}
+
 void
 lock_catalog_gate()
 {
-	Oid nsp = get_namespace_oid("foreman", true);
-	Oid gate = OidIsValid(nsp) ? get_relname_relid("tier", nsp) : InvalidOid;
+	Oid gate = catalog_gate();
 	if (!OidIsValid(gate) || ConditionalLockRelationOid(gate, AccessShareLock))
 		return;
 	// Held in a stronger mode: by an update of the extension, most likely.

@@ -38,6 +38,7 @@ void check_catalog_level();
 // transaction's lock_timeout. Nothing to lock when the extension is not
 // installed (check_catalog_level then says so).
 void lock_catalog_gate();
+Oid catalog_gate(); // foreman.tier's oid; InvalidOid when not installed
 
 constexpr int kMaxStatementArgs = 20;
 constexpr int kMaxStatementColumns = 40;
