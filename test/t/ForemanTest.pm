@@ -73,9 +73,13 @@ sub wait_until
 	while (1)
 	{
 		# psql, not safe_psql: an error (e.g. a relation that is not there yet)
-		# is one more failed attempt, not the end of the test.
+		# is one more failed attempt, not the end of the test. So is a psql
+		# that exits before it reads its input (a server in crash-restart
+		# refuses the connection): IPC::Run's write of the statement then
+		# dies with "ack Broken pipe", which Cluster::psql passes on.
 		my $ret;
-		($ret, $out, $err) = $node->psql($db, $sql);
+		eval { ($ret, $out, $err) = $node->psql($db, $sql); 1 }
+		  or ($ret, $out, $err) = (undef, '', "psql did not run: $@");
 		if (defined $ret && $ret == 0 && $out eq $expected)
 		{
 			my $elapsed = time() - $start;
