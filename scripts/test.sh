@@ -63,7 +63,7 @@ run_tap() {
 				[ -f "$f" ] || continue
 				echo "--- $f (last 80 lines)"
 				tail -n 80 "$f"
-				TAP_FAILURES+="$name: $(grep -E -m 5 -A 3 'not ok|died|BAIL OUT' "$f")"$'\n'
+				TAP_FAILURES+="$name: $(grep -E -m 6 -A 3 'not ok|died|BAIL OUT|error running SQL|Broken pipe|Looks like your test exited' "$f")"$'\n'
 			done
 		done
 		TAP_SUMMARY=$(sed -n '/^Test Summary Report/,/^Files=/p' "$dir/prove.out")
