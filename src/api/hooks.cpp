@@ -139,7 +139,7 @@ changes_foreman_catalog(Node *stmt)
 	if (!ours)
 		return false;
 	Oid extoid = get_extension_oid("pg_foreman", true);
-	return OidIsValid(extoid) && pg::compat::extension_owned_by(extoid, GetUserId());
+	return OidIsValid(extoid) && pg::compat::owned_by(ExtensionRelationId, extoid, GetUserId());
 }
 
 // Only a role that could carry the statement out may stop a database's
@@ -149,7 +149,7 @@ changes_foreman_catalog(Node *stmt)
 bool
 may_pause(Oid dboid)
 {
-	return superuser() || pg::compat::database_owned_by(dboid, GetUserId());
+	return superuser() || pg::compat::owned_by(DatabaseRelationId, dboid, GetUserId());
 }
 
 void

@@ -60,26 +60,18 @@ database_aclcheck(Oid database, Oid role, AclMode mode)
 #endif
 }
 
-// database_owned_by: whether role owns the database. 16 replaced the
-// per-class ownercheck functions with object_ownercheck.
+// owned_by: whether role owns the database or the extension (class_id:
+// DatabaseRelationId or ExtensionRelationId). 16 replaced the per-class
+// ownercheck functions with object_ownercheck.
 inline bool
-database_owned_by(Oid dboid, Oid role)
+owned_by(Oid class_id, Oid object_id, Oid role)
 {
 #if PG_VERSION_NUM >= 160000
-	return object_ownercheck(DatabaseRelationId, dboid, role);
+	return object_ownercheck(class_id, object_id, role);
 #else
-	return pg_database_ownercheck(dboid, role);
-#endif
-}
-
-// extension_owned_by: whether role owns the extension (the same change).
-inline bool
-extension_owned_by(Oid extoid, Oid role)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(ExtensionRelationId, extoid, role);
-#else
-	return pg_extension_ownercheck(extoid, role);
+	Assert(class_id == DatabaseRelationId || class_id == ExtensionRelationId);
+	return class_id == ExtensionRelationId ? pg_extension_ownercheck(object_id, role)
+	                                       : pg_database_ownercheck(object_id, role);
 #endif
 }
 
