@@ -118,6 +118,13 @@ database_needing_exclusive_use(Node *stmt, bool *created)
 	}
 }
 
+// ALTER EXTENSION pg_foreman (UPDATE, or a change of its objects).
+bool
+alters_pg_foreman(Node *stmt)
+{
+	return IsA(stmt, AlterExtensionStmt) && strcmp(castNode(AlterExtensionStmt, stmt)->extname, "pg_foreman") == 0;
+}
+
 // ALTER EXTENSION pg_foreman UPDATE and DROP EXTENSION pg_foreman, by a role
 // that may run them (the extension's owner or a superuser: anyone else's
 // statement fails its permission check, and must not hold the scheduler
@@ -128,10 +135,8 @@ database_needing_exclusive_use(Node *stmt, bool *created)
 bool
 changes_foreman_catalog(Node *stmt)
 {
-	bool ours = false;
-	if (IsA(stmt, AlterExtensionStmt))
-		ours = strcmp(castNode(AlterExtensionStmt, stmt)->extname, "pg_foreman") == 0;
-	else if (IsA(stmt, DropStmt) && castNode(DropStmt, stmt)->removeType == OBJECT_EXTENSION) {
+	bool ours = alters_pg_foreman(stmt);
+	if (IsA(stmt, DropStmt) && castNode(DropStmt, stmt)->removeType == OBJECT_EXTENSION) {
 		ListCell *lc;
 		foreach (lc, castNode(DropStmt, stmt)->objects)
 			ours |= strcmp(strVal(lfirst(lc)), "pg_foreman") == 0;
@@ -162,8 +167,7 @@ utility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree, Proce
 	Oid dboid = OidIsValid(target) && may_pause(target) ? target : InvalidOid;
 	// An update of pg_foreman's catalog: its processes prepare their
 	// statements anew (statements.hpp) once it commits.
-	if (IsA(pstmt->utilityStmt, AlterExtensionStmt) &&
-	    strcmp(castNode(AlterExtensionStmt, pstmt->utilityStmt)->extname, "pg_foreman") == 0)
+	if (alters_pg_foreman(pstmt->utilityStmt))
 		pending.catalog_changed = true;
 	Oid gate = changes_foreman_catalog(pstmt->utilityStmt) ? bgw::catalog_gate() : InvalidOid;
 	if (OidIsValid(gate))
