@@ -228,6 +228,10 @@ lead_anew_if_lease_lost()
 	              errdetail("Another process took the tier's next epoch, or the extension was dropped and created "
 	                        "again.")));
 	coord.lease_taken = false;
+	// A new epoch is a new term, as when a coordinator starts leading: runs
+	// a crash left are settled, and @reboot jobs run (after DROP EXTENSION
+	// and CREATE EXTENSION, those of the new catalog).
+	coord.orphans_checked = false;
 	if (!keep)
 		coord.leader = coord.fenced = coord.fenced_foreign = false;
 }

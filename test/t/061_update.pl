@@ -186,14 +186,22 @@ for my $table (qw(job_run job))
 # was dropped and created again while it led, which the rounds above did to a
 # coordinator now and then: it went on with the old table's epoch) takes the
 # next epoch, holding the leadership lock, and runs on. Before, it took each
-# due job for one whose owner held its row, and ran nothing again.
+# due job for one whose owner held its row, and ran nothing again. The next
+# epoch is a new term, as when a coordinator starts leading: its @reboot jobs
+# run once (after a DROP and CREATE EXTENSION, those of the new catalog,
+# which a surviving coordinator did not run before).
 my $log_offset = -s $node->logfile;
+query($node, q{SELECT foreman.schedule('boot', '@reboot', 'SELECT 1', tier => 'fast')}, 'race');
 my $t0 = query($node, q{SELECT now()}, 'race');
 query($node, q{DELETE FROM foreman.tier_lease WHERE tier_id = (SELECT tier_id FROM foreman.tier WHERE name = 'fast')},
 	'race');
 ok( wait_until($node, qq{SELECT count(*) >= 10 FROM foreman.runs WHERE job_name LIKE 'seq%' AND started_at > '$t0'}, 30,
 		db => 'race'),
 	'after its epoch was deleted, the leader of tier fast runs its jobs on');
+ok(wait_until($node, q{SELECT count(*) > 0 FROM foreman.runs WHERE job_name = 'boot'}, 30, db => 'race'),
+	'its new term ran the @reboot job');
+is(query($node, q{SELECT count(*) FROM foreman.runs WHERE job_name = 'boot'}, 'race'), 1,
+	'once, while the jobs every second ran ten times and more');
 like(slurp_file($node->logfile, $log_offset), qr/coordinator race\/fast: its epoch \d+ is no longer the tier's in foreman\.tier_lease; it holds the leadership lock and takes the next epoch/,
 	'and says why it took the next epoch');
 
