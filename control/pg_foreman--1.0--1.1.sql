@@ -1387,3 +1387,28 @@ COMMENT ON VIEW foreman.maintenance_advice IS
 GRANT SELECT ON foreman.maintenance_advice TO PUBLIC;
 
 -- ---- end of expiry: keyset batches, index advice ----
+
+-- ---- sequences: logged ahead as they are used ----
+-- Under wal_level = minimal, a relation created in a transaction is not
+-- WAL-logged as it changes: its pages are logged once, as images, at commit.
+-- A sequence used in the transaction that created it (CREATE EXTENSION's:
+-- foreman.tier's default tiers take their ids) is thus logged saying that
+-- its next values were logged ahead already (log_cnt), and nextval in later
+-- transactions writes no WAL until they are used up: a crash before the
+-- next checkpoint gave those ids again ("duplicate key value violates unique
+-- constraint tier_pkey" from create_tier after a crash-restart). setval to a
+-- sequence's own state clears that count, so that the next nextval logs.
+-- Only the sequences this transaction created (a fresh install; age(xmin) =
+-- 0): those of an installed catalog being updated are left alone, where a
+-- concurrent nextval could fall between the read and the setval.
+DO $$
+DECLARE
+    s regclass;
+BEGIN
+    FOR s IN SELECT c.oid FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'foreman'::regnamespace AND c.relkind = 'S' AND pg_catalog.age(c.xmin) = 0
+    LOOP
+        EXECUTE format('SELECT pg_catalog.setval(%L, last_value, is_called) FROM %s', s, s);
+    END LOOP;
+END
+$$;
