@@ -276,19 +276,6 @@ lease_is_current()
 	       int64_column(lease_epoch_stmt, 0, 0, 0) == lease_epoch;
 }
 
-// The timeout a run gets: the job's own (or its tier's default), cut to the
-// tier's max_user_runtime for owners that are not foreman_admin.
-void
-apply_tier_cap(DueJob *job, int64 tier_cap_ms)
-{
-	if (job->owner_status.admin || tier_cap_ms <= 0)
-		return;
-	if (job->timeout_ms == 0 || tier_cap_ms < job->timeout_ms) {
-		job->timeout_ms = tier_cap_ms;
-		job->timeout_is_tier_cap = true;
-	}
-}
-
 void
 read_schedule(Statement &s, uint64 row, DueJob *job)
 {
@@ -356,6 +343,19 @@ read_job_row(Statement &s, uint64 row, TimestampTz now)
 }
 
 } // namespace
+
+// The timeout a run gets: the job's own (or its tier's default), cut to the
+// tier's max_user_runtime for owners that are not foreman_admin.
+void
+apply_tier_cap(DueJob *job, int64 tier_cap_ms)
+{
+	if (job->owner_status.admin || tier_cap_ms <= 0)
+		return;
+	if (job->timeout_ms == 0 || tier_cap_ms < job->timeout_ms) {
+		job->timeout_ms = tier_cap_ms;
+		job->timeout_is_tier_cap = true;
+	}
+}
 
 // A pipeline moved in the open transaction: the coordinators of the
 // database are woken once it commits (a downstream may be due in any tier).
@@ -567,8 +567,10 @@ record_skipped(const DueJob &job, const SkipRecord &skip)
 Claim
 claim_run(int64 run_id, MemoryContext into)
 {
-	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
 	Claim claim{};
+	if (guc_direct_writes && catalog_level() == CatalogLevel::V1_1 && claim_run_direct(run_id, into, &claim))
+		return claim;
+	Datum values[2] = {Int64GetDatum(run_id), Int32GetDatum(MyProcPid)};
 	if (execute(claim_run_stmt, values, nullptr, false) == 0)
 		return claim;
 	claim.claimed = true;

@@ -30,4 +30,13 @@ bool finish_plain_direct(int64 run_id, int64 job_id, const RunOutcome &o, bool *
 // False when it declines; then nothing was written.
 bool begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const char *owner_name, int64 *run_id);
 
+// An executor's claim of a run on a 1.1 catalog, as claim_run_stmt makes
+// it (run_write.cpp). False when it declines (a catalog it does not
+// recognise): then nothing was written or read.
+bool claim_run_direct(int64 run_id, MemoryContext into, Claim *claim);
+
+// The timeout a run gets: the job's own (or its tier's default), cut to the
+// tier's max_user_runtime for owners that are not foreman_admin.
+void apply_tier_cap(DueJob *job, int64 tier_cap_ms);
+
 } // namespace foreman::bgw

@@ -1,5 +1,6 @@
 // run_write.cpp: the commonest bookkeeping writes - the start of a plain
-// run and the end of a plain success - without a planned statement.
+// run, the end of a plain success and an executor's claim of a run -
+// without a planned statement.
 //
 // Each run writes its job's row twice and its own row twice. As prepared
 // statements (begin_plain_stmt in run_store.cpp, finish_plain_stmt in
@@ -22,11 +23,17 @@
 //     when its owner holds it, the summary waits (summary_pending), as
 //     before; the run's row is locked as an UPDATE locks it, waiting
 //     (bounded by the bookkeeping's lock_timeout); a row that is gone (its
-//     history trimmed) is not an error.
+//     history trimmed) is not an error;
+//   - a claim: the run's row is locked as an UPDATE locks it and gets the
+//     executor's pid only while its newest version is still 'running' with
+//     no process (as the statement's WHERE, checked again on the newest
+//     version); what the run needs of its job, its tier and its downstreams
+//     is read with the same snapshot.
 // A catalog this code does not recognise (a column missing, renamed, of
 // another type, or one it does not know in job_run) makes it decline: the
 // statement then runs instead. Only a 1.1 catalog comes here.
 #include "bgw/run_store_detail.hpp"
+#include "pg/roles.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -41,6 +48,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -82,6 +90,19 @@ const Column kRunTable[kRunColumns] = {
 	{"command_tag", TEXTOID},  {"sqlstate", TEXTOID},        {"message", TEXTOID},
 	{"summary_pending", BOOLOID}, {"owner_name", NAMEOID},   {"chain_id", INT8OID}};
 
+// What an executor's claim reads of foreman.job, foreman.tier and
+// foreman.job_dependency (the first column of each: the key its index is
+// searched on).
+enum ClaimJobColumn { kCjJobId, kCjJobName, kCjOwner, kCjCommand, kCjTimeout, kCjLogRuns, kCjNotify, kCjTierId,
+                      kClaimJobColumns };
+const Column kClaimJobTable[kClaimJobColumns] = {
+	{"job_id", INT8OID},   {"job_name", TEXTOID}, {"owner", OIDOID},  {"command", TEXTOID},
+	{"timeout", INTERVALOID}, {"log_runs", TEXTOID}, {"notify", TEXTOID}, {"tier_id", INT4OID}};
+enum TierColumn { kTrTierId, kTrDefaultTimeout, kTrMaxUserRuntime, kTierColumns };
+const Column kTierTable[kTierColumns] = {
+	{"tier_id", INT4OID}, {"default_timeout", INTERVALOID}, {"max_user_runtime", INTERVALOID}};
+const Column kDependencyTable[1] = {{"upstream_id", INT8OID}};
+
 constexpr int kMaxColumns = 24;
 
 // One of the two tables, as found in this database's catalog (the column
@@ -97,6 +118,10 @@ struct Table {
 };
 Table run_table = {"job_run", "job_run_pkey", kRunTable, kRunColumns, InvalidOid, InvalidOid, {}};
 Table job_table = {"job", "job_pkey", kJobTable, kJobColumns, InvalidOid, InvalidOid, {}};
+Table claim_job_table = {"job", "job_pkey", kClaimJobTable, kClaimJobColumns, InvalidOid, InvalidOid, {}};
+Table tier_table = {"tier", "tier_pkey", kTierTable, kTierColumns, InvalidOid, InvalidOid, {}};
+Table dependency_table = {"job_dependency", "job_dependency_upstream_idx", kDependencyTable, 1, InvalidOid,
+                          InvalidOid, {}};
 // run_id's identity sequence, for run_table.relid.
 Oid run_id_sequence = InvalidOid;
 Oid run_id_sequence_of = InvalidOid;
@@ -205,20 +230,33 @@ end_writes(EState *estate, Relation job_rel, Relation run_rel)
 	CommandCounterIncrement();
 }
 
+// The row whose first column is key (compared with eq), visible to
+// snapshot, through the table's index on that column: its tid, and a copy
+// of it in copy when given. False when there is none.
+bool
+find_row_by(Relation rel, const Table &t, Datum key, RegProcedure eq, Snapshot snapshot, ItemPointer tid,
+            TupleTableSlot *copy = nullptr)
+{
+	ScanKeyData skey;
+	ScanKeyInit(&skey, t.attnums[0], BTEqualStrategyNumber, eq, key);
+	SysScanDesc scan = systable_beginscan(rel, t.pkey_id, true, snapshot, 1, &skey);
+	HeapTuple tuple = systable_getnext(scan);
+	bool found = HeapTupleIsValid(tuple);
+	if (found) {
+		*tid = tuple->t_self;
+		if (copy)
+			ExecStoreHeapTuple(heap_copytuple(tuple), copy, true);
+	}
+	systable_endscan(scan);
+	return found;
+}
+
 // The tid of the row whose first column (an int8 key) is key, visible to
 // snapshot, through the primary key; false when there is none.
 bool
 find_row(Relation rel, const Table &t, int64 key, Snapshot snapshot, ItemPointer tid)
 {
-	ScanKeyData skey;
-	ScanKeyInit(&skey, t.attnums[0], BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
-	SysScanDesc scan = systable_beginscan(rel, t.pkey_id, true, snapshot, 1, &skey);
-	HeapTuple tuple = systable_getnext(scan);
-	bool found = HeapTupleIsValid(tuple);
-	if (found)
-		*tid = tuple->t_self;
-	systable_endscan(scan);
-	return found;
+	return find_row_by(rel, t, Int64GetDatum(key), F_INT8EQ, snapshot, tid);
 }
 
 // Locks the newest version of the row at tid into slot. Ok: locked; a
@@ -290,6 +328,52 @@ update_row(EState *estate, Relation rel, TupleTableSlot *old, TupleTableSlot *ne
 	ExecOpenIndices(rri, false);
 	ExecSimpleRelationUpdate(rri, estate, nullptr, old, new_values);
 	ExecCloseIndices(rri);
+}
+
+// An interval in milliseconds, as (extract(epoch FROM i) * 1000)::int8
+// computes it.
+int64
+interval_ms(Datum interval)
+{
+	Datum epoch = DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"), interval);
+	Datum ms = DirectFunctionCall2(numeric_mul, epoch, NumericGetDatum(int64_to_numeric(1000)));
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, ms));
+}
+
+// A text column of a row, as a C string in the current memory context.
+char *
+text_of(TupleTableSlot *slot, const Table &t, int column)
+{
+	bool isnull;
+	Datum value = get(slot, t, column, &isnull);
+	return isnull ? nullptr : TextDatumGetCString(value);
+}
+
+// The tables a claim reads and writes, opened with the locks its statement
+// takes (job_run's row is updated; the others are read); false (all closed
+// again) when one is not as expected.
+bool
+open_claim_tables(Relation rels[4])
+{
+	Table *tables[4] = {&run_table, &claim_job_table, &tier_table, &dependency_table};
+	Oid ns = get_namespace_oid("foreman", true);
+	if (!OidIsValid(ns))
+		return false;
+	for (Table *t : tables)
+		if (!resolve(*t, ns))
+			return false;
+	bool ok = true;
+	for (int i = 0; i < 4; i++) {
+		rels[i] = table_open(tables[i]->relid, i == 0 ? RowExclusiveLock : AccessShareLock);
+		ok = ok && still_matches(rels[i], *tables[i]);
+	}
+	if (ok)
+		return true;
+	for (int i = 3; i >= 0; i--) {
+		table_close(rels[i], i == 0 ? RowExclusiveLock : AccessShareLock);
+		tables[i]->relid = InvalidOid;
+	}
+	return false;
 }
 
 } // namespace
@@ -451,6 +535,91 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 		*run_id = id;
 	}
 	ExecDropSingleTupleTableSlot(job_old);
+	end_writes(estate, job_rel, run_rel);
+	return true;
+}
+
+bool
+claim_run_direct(int64 run_id, MemoryContext into, Claim *claim)
+{
+	*claim = Claim{};
+	Relation rels[4];
+	if (!open_claim_tables(rels))
+		return false;
+	Relation run_rel = rels[0], job_rel = rels[1], tier_rel = rels[2], dep_rel = rels[3];
+	EState *estate = begin_writes();
+	Snapshot snapshot = estate->es_snapshot;
+
+	// The run's row, as the statement's UPDATE finds and locks it; claimed
+	// only while its newest version is still 'running' with no process.
+	ItemPointerData tid;
+	TupleTableSlot *run_old = table_slot_create(run_rel, nullptr);
+	int64 job_id = 0;
+	if (find_row(run_rel, run_table, run_id, snapshot, &tid) &&
+	    lock_row(run_rel, &tid, snapshot, run_old, estate->es_output_cid, LockTupleNoKeyExclusive, LockWaitBlock) ==
+	        TM_Ok) {
+		slot_getallattrs(run_old);
+		bool status_null, pid_null, job_null;
+		Datum status = get(run_old, run_table, kRunStatus, &status_null);
+		(void)get(run_old, run_table, kRunPid, &pid_null);
+		Datum job = get(run_old, run_table, kRunJobId, &job_null);
+		if (!status_null && pid_null && !job_null && strcmp(TextDatumGetCString(status), "running") == 0) {
+			TupleTableSlot *run_new = copy_of(run_rel, run_old);
+			set(run_new, run_table, kRunPid, Int32GetDatum(MyProcPid));
+			update_row(estate, run_rel, run_old, run_new);
+			ExecDropSingleTupleTableSlot(run_new);
+			claim->claimed = true;
+			job_id = DatumGetInt64(job);
+		}
+	}
+	ExecDropSingleTupleTableSlot(run_old);
+	// An executor's warm-up (run id 0, no row): the index scans of a claim,
+	// so that its first run does not build their caches after its due time.
+	if (run_id == 0) {
+		(void)find_row_by(job_rel, claim_job_table, Int64GetDatum(0), F_INT8EQ, snapshot, &tid);
+		(void)find_row_by(tier_rel, tier_table, Int32GetDatum(0), F_INT4EQ, snapshot, &tid);
+		(void)find_row_by(dep_rel, dependency_table, Int64GetDatum(0), F_INT8EQ, snapshot, &tid);
+	}
+
+	// What the run needs of its job and its tier (none: the job was
+	// unscheduled meanwhile), and whether other jobs run after it.
+	if (claim->claimed) {
+		TupleTableSlot *job_row = MakeSingleTupleTableSlot(RelationGetDescr(job_rel), &TTSOpsHeapTuple);
+		TupleTableSlot *tier_row = MakeSingleTupleTableSlot(RelationGetDescr(tier_rel), &TTSOpsHeapTuple);
+		bool isnull;
+		if (find_row_by(job_rel, claim_job_table, Int64GetDatum(job_id), F_INT8EQ, snapshot, &tid, job_row)) {
+			slot_getallattrs(job_row);
+			Datum tier_id = get(job_row, claim_job_table, kCjTierId, &isnull);
+			if (!isnull &&
+			    find_row_by(tier_rel, tier_table, tier_id, F_INT4EQ, snapshot, &tid, tier_row)) {
+				slot_getallattrs(tier_row);
+				MemoryContext old = MemoryContextSwitchTo(into);
+				DueJob *job = static_cast<DueJob *>(palloc0(sizeof(DueJob)));
+				job->job_id = job_id;
+				job->job_name = text_of(job_row, claim_job_table, kCjJobName);
+				job->owner = DatumGetObjectId(get(job_row, claim_job_table, kCjOwner, &isnull));
+				job->owner_status = pg::owner_status(job->owner);
+				job->command = text_of(job_row, claim_job_table, kCjCommand);
+				Datum timeout = get(job_row, claim_job_table, kCjTimeout, &isnull);
+				if (isnull)
+					timeout = get(tier_row, tier_table, kTrDefaultTimeout, &isnull);
+				job->timeout_ms = isnull ? 0 : interval_ms(timeout);
+				Datum cap = get(tier_row, tier_table, kTrMaxUserRuntime, &isnull);
+				apply_tier_cap(job, isnull ? 0 : interval_ms(cap));
+				job->log_runs = log_runs_of(text_of(job_row, claim_job_table, kCjLogRuns));
+				job->notify = notify_of(text_of(job_row, claim_job_table, kCjNotify));
+				job->has_downstreams =
+				    find_row_by(dep_rel, dependency_table, Int64GetDatum(job_id), F_INT8EQ, snapshot, &tid);
+				MemoryContextSwitchTo(old);
+				claim->job = job;
+			}
+		}
+		ExecDropSingleTupleTableSlot(tier_row);
+		ExecDropSingleTupleTableSlot(job_row);
+	}
+
+	table_close(dep_rel, NoLock);
+	table_close(tier_rel, NoLock);
 	end_writes(estate, job_rel, run_rel);
 	return true;
 }

@@ -17,6 +17,12 @@
 #  2. The job's row held by another session (FOR UPDATE) while a run ends:
 #     the end is recorded at once, the summary waits (summary_pending), and
 #     is applied when the row is free.
+#  3. What an executor's claim reads of the job and its tier (direct too):
+#     in a parallel tier with a default_timeout and a max_user_runtime, a
+#     job's own timeout, the tier's default and, for a role that is not
+#     foreman_admin, the tier's cap each cut a run with the message naming
+#     it; a job with a downstream (not a plain end) starts the downstream.
+#     The outcomes of the two settings are compared: identical.
 # At the end, with rows in each of job_run's partial indexes (failed runs, a
 # running one, one whose summary waits), amcheck (heapallindexed) verifies
 # every index of foreman.job and foreman.job_run, and each partial index,
@@ -37,8 +43,11 @@ query($node, q{
 	CREATE TABLE hits (job text, at timestamptz DEFAULT clock_timestamp());
 	SELECT foreman.create_tier('seq1', '1 second');
 	SELECT foreman.create_tier('par1', '1 second', concurrency => 3);
+	SELECT foreman.create_tier('par2', '1 second', concurrency => 3, default_timeout => '700 ms',
+	                           max_user_runtime => '400 ms');
+	CREATE ROLE tenant LOGIN IN ROLE foreman_user;
 });
-ok(wait_for_leaders($node, 'postgres', 4), 'the two new tiers have leaders');
+ok(wait_for_leaders($node, 'postgres', 5), 'the three new tiers have leaders');
 
 # What every run of a plain writing job must look like; one line per
 # distinct shape (all runs alike: one line).
@@ -72,7 +81,7 @@ for my $setting ('on', 'off')
 	{
 		$node->append_conf('postgresql.conf', "foreman.direct_writes = off\n");
 		$node->restart;
-		ok(wait_for_leaders($node, 'postgres', 4), 'direct_writes = off: every tier has a leader again');
+		ok(wait_for_leaders($node, 'postgres', 5), 'direct_writes = off: every tier has a leader again');
 	}
 	is(query($node, 'SHOW foreman.direct_writes'), $setting, "foreman.direct_writes is $setting");
 
@@ -123,9 +132,47 @@ for my $setting ('on', 'off')
 			       AND NOT EXISTS (SELECT FROM foreman.job_run r WHERE r.job_name = '$held' AND r.summary_pending)
 			  FROM foreman.job WHERE job_name = '$held'}, 10),
 		"$held: the pending summary was applied once the row was free");
+
+	# 3. What a claim reads: timeouts from the job, its tier's default and
+	# the tier's cap; a downstream.
+	query($node, qq{
+		SELECT foreman.schedule('own_$setting', '\@once', 'SELECT pg_sleep(5)', tier => 'par2', timeout => '300 ms');
+		SELECT foreman.schedule('dflt_$setting', '\@once', 'SELECT pg_sleep(5)', tier => 'par2');
+		SET ROLE tenant;
+		SELECT foreman.schedule('cap_$setting', '\@once', 'SELECT pg_sleep(5)', tier => 'par2');
+		RESET ROLE;
+		BEGIN;
+		SELECT foreman.schedule('up_$setting', '\@once', 'INSERT INTO hits(job) VALUES (''up_$setting'')',
+		                        tier => 'par1', enabled => false);
+		SELECT foreman.schedule('down_$setting', '\@after', 'INSERT INTO hits(job) VALUES (''down_$setting'')',
+		                        tier => 'par1', after => ARRAY['up_$setting']);
+		SELECT foreman.alter_job('up_$setting', enabled => true);
+		COMMIT;});
+	ok( wait_until($node, qq{
+			SELECT count(*) = 3 FROM foreman.job_run
+			 WHERE job_name IN ('own_$setting', 'dflt_$setting', 'cap_$setting') AND status <> 'running'}, 20),
+		"$setting: the three sleeping jobs of par2 ended");
+	my $cut = query($node, qq{
+		SELECT string_agg(format('%s %s %s %s %s', regexp_replace(job_name, '_$setting\$', ''), status,
+		                         coalesce(reason, '-'), sqlstate, message), E'\n' ORDER BY job_name)
+		  FROM foreman.job_run WHERE job_name IN ('own_$setting', 'dflt_$setting', 'cap_$setting')});
+	is( $cut,
+		join("\n",
+			"cap timed_out max_user_runtime 57014 canceling statement due to the tier's max_user_runtime (400 ms)",
+			"dflt timed_out - 57014 canceling statement due to the job's timeout (700 ms)",
+			"own timed_out - 57014 canceling statement due to the job's timeout (300 ms)"),
+		"$setting: each run was cut by the timeout its claim read (the job's, the tier's default, the tier's cap)");
+	ok( wait_until($node, qq{
+			SELECT count(*) = 2 FROM hits WHERE job IN ('up_$setting', 'down_$setting')}, 20),
+		"$setting: the job with a downstream ran in par1, and its downstream after it");
+	is( query($node, qq{
+			SELECT string_agg(format('%s %s', job_name, status), ',' ORDER BY run_id)
+			  FROM foreman.job_run WHERE job_name IN ('up_$setting', 'down_$setting')}),
+		"up_$setting succeeded,down_$setting succeeded", "$setting: one run each, the upstream first");
+	$shapes{cut}{$setting} = $cut =~ s/_$setting//gr;
 }
 
-for my $tier ('seq1', 'par1')
+for my $tier ('seq1', 'par1', 'cut')
 {
 	is($shapes{$tier}{on}, $shapes{$tier}{off}, "$tier: the run rows of both settings are alike");
 }
