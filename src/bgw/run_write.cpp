@@ -180,24 +180,52 @@ knows_every_column(Relation rel, const Table &t)
 	return live == t.ncolumns;
 }
 
-// Both tables opened, checked against what the caller will write; false
-// (both closed again, to be looked up afresh next time) when they do not
-// match.
+// A table to open, with the lock its statement takes; whole: it must also
+// have no live column t does not know (a write of a whole row).
+struct Opening {
+	Table *table;
+	LOCKMODE mode;
+	bool whole;
+};
+
+// The tables opened, each checked against what the caller will read or
+// write; false (all closed again, to be looked up afresh next time) when
+// one does not match.
 bool
-open_tables(Table &job, Table &run, bool whole_run_row, Relation *job_rel, Relation *run_rel)
+open_checked(const Opening *want, int n, Relation *rels)
 {
 	Oid ns = get_namespace_oid("foreman", true);
-	if (!OidIsValid(ns) || !resolve(job, ns) || !resolve(run, ns))
+	if (!OidIsValid(ns))
 		return false;
-	*job_rel = table_open(job.relid, RowExclusiveLock);
-	*run_rel = table_open(run.relid, RowExclusiveLock);
-	if (still_matches(*job_rel, job) && still_matches(*run_rel, run) &&
-	    (!whole_run_row || knows_every_column(*run_rel, run)))
+	for (int i = 0; i < n; i++)
+		if (!resolve(*want[i].table, ns))
+			return false;
+	bool ok = true;
+	for (int i = 0; i < n; i++) {
+		const Opening &w = want[i];
+		rels[i] = table_open(w.table->relid, w.mode);
+		ok = ok && still_matches(rels[i], *w.table) && (!w.whole || knows_every_column(rels[i], *w.table));
+	}
+	if (ok)
 		return true;
-	table_close(*run_rel, RowExclusiveLock);
-	table_close(*job_rel, RowExclusiveLock);
-	job.relid = run.relid = InvalidOid;
+	for (int i = n - 1; i >= 0; i--) {
+		table_close(rels[i], want[i].mode);
+		want[i].table->relid = InvalidOid;
+	}
 	return false;
+}
+
+// foreman.job and foreman.job_run, as a start or an end writes them.
+bool
+open_tables(bool whole_run_row, Relation *job_rel, Relation *run_rel)
+{
+	const Opening want[2] = {{&job_table, RowExclusiveLock, false}, {&run_table, RowExclusiveLock, whole_run_row}};
+	Relation rels[2];
+	if (!open_checked(want, 2, rels))
+		return false;
+	*job_rel = rels[0];
+	*run_rel = rels[1];
+	return true;
 }
 
 // The executor state the writes share, and the snapshot the statement
@@ -349,40 +377,13 @@ text_of(TupleTableSlot *slot, const Table &t, int column)
 	return isnull ? nullptr : TextDatumGetCString(value);
 }
 
-// The tables a claim reads and writes, opened with the locks its statement
-// takes (job_run's row is updated; the others are read); false (all closed
-// again) when one is not as expected.
-bool
-open_claim_tables(Relation rels[4])
-{
-	Table *tables[4] = {&run_table, &claim_job_table, &tier_table, &dependency_table};
-	Oid ns = get_namespace_oid("foreman", true);
-	if (!OidIsValid(ns))
-		return false;
-	for (Table *t : tables)
-		if (!resolve(*t, ns))
-			return false;
-	bool ok = true;
-	for (int i = 0; i < 4; i++) {
-		rels[i] = table_open(tables[i]->relid, i == 0 ? RowExclusiveLock : AccessShareLock);
-		ok = ok && still_matches(rels[i], *tables[i]);
-	}
-	if (ok)
-		return true;
-	for (int i = 3; i >= 0; i--) {
-		table_close(rels[i], i == 0 ? RowExclusiveLock : AccessShareLock);
-		tables[i]->relid = InvalidOid;
-	}
-	return false;
-}
-
 } // namespace
 
 bool
 finish_plain_direct(int64 run_id, int64 job_id, const RunOutcome &o, bool *done)
 {
 	Relation job_rel, run_rel;
-	if (!open_tables(job_table, run_table, false, &job_rel, &run_rel))
+	if (!open_tables(false, &job_rel, &run_rel))
 		return false;
 	EState *estate = begin_writes();
 	Snapshot snapshot = estate->es_snapshot;
@@ -456,7 +457,7 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 {
 	*run_id = 0;
 	Relation job_rel, run_rel;
-	if (!open_tables(job_table, run_table, true, &job_rel, &run_rel))
+	if (!open_tables(true, &job_rel, &run_rel))
 		return false;
 	if (run_id_sequence_of != run_table.relid) {
 		run_id_sequence = pg::compat::identity_sequence(run_rel, run_table.attnums[kRunId]);
@@ -543,8 +544,13 @@ bool
 claim_run_direct(int64 run_id, MemoryContext into, Claim *claim)
 {
 	*claim = Claim{};
+	// job_run's row is updated; the others are read.
+	const Opening want[4] = {{&run_table, RowExclusiveLock, false},
+	                         {&claim_job_table, AccessShareLock, false},
+	                         {&tier_table, AccessShareLock, false},
+	                         {&dependency_table, AccessShareLock, false}};
 	Relation rels[4];
-	if (!open_claim_tables(rels))
+	if (!open_checked(want, 4, rels))
 		return false;
 	Relation run_rel = rels[0], job_rel = rels[1], tier_rel = rels[2], dep_rel = rels[3];
 	EState *estate = begin_writes();
