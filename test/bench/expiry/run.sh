@@ -42,7 +42,8 @@ STALE=${STALE:-300000}
 FRESH=${FRESH:-300000}
 RATE=${RATE:-200}          # writer transactions per second (pgbench -R)
 CLIENTS=${CLIENTS:-4}      # writer connections
-BATCH=${BATCH:-5000}       # batch_size of the batched expiry
+BATCH=${BATCH:-1000}       # batch_size of the batched expiry: schedule_expiry's default
+                           # (5000 until 2026-11-30: expiry/RESULTS.md, "Batch size")
 PAUSE=${PAUSE:-0}          # batch_pause of the batched expiry, in milliseconds
 WINDOW=${WINDOW:-12}       # seconds the writer runs in each maintenance phase
 BASELINE=${BASELINE:-10}   # seconds of the baseline writer (each repetition)
