@@ -478,9 +478,14 @@ load_due_jobs(int32 tier_id, TimestampTz now, int limit, MemoryContext into)
 int64
 begin_run(const DueJob &job, const RunStart &start)
 {
-	bool plain = !start.folded_reason && start.chain_id == 0 && !start.consume_chain_request;
+	bool in_chain = start.chain_id != 0 || start.consume_chain_request;
+	bool plain = !start.folded_reason && !in_chain;
 	int64 run_id;
-	if (plain && guc_direct_writes && catalog_level() == CatalogLevel::V1_1 &&
+	// Written directly with or without folded fire times: an overloaded
+	// tier folds them into nearly every start, and a planned statement
+	// there (begin_run_stmt: a union, three tables) made each start dearer
+	// just when the tier fell behind.
+	if (!in_chain && guc_direct_writes && catalog_level() == CatalogLevel::V1_1 &&
 	    begin_plain_direct(job.job_id, job.revision, start, job.owner_status.name, &run_id))
 		return run_id;
 	NameData owner_name;

@@ -24,10 +24,12 @@ Notify notify_of(const char *text);
 // recognise): then nothing was written. Otherwise *done as finish_plain's.
 bool finish_plain_direct(int64 run_id, int64 job_id, const RunOutcome &o, bool *done);
 
-// The start of a plain run (no fire times folded into it, no pipeline) on
-// a 1.1 catalog, as begin_plain_stmt writes it (run_write.cpp): *run_id the
-// new run's, 0 when the job changed or was disabled since it was loaded.
-// False when it declines; then nothing was written.
+// The start of a run outside a pipeline on a 1.1 catalog, as
+// begin_plain_stmt writes it - or, with fire times folded into it
+// (start.folded_reason), begin_run_stmt: their 'skipped' row first
+// (run_write.cpp). *run_id the new run's, 0 when the job changed or was
+// disabled since it was loaded. False when it declines; then nothing was
+// written.
 bool begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const char *owner_name, int64 *run_id);
 
 // An executor's claim of a run on a 1.1 catalog, as claim_run_stmt makes

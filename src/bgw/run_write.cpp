@@ -1,6 +1,7 @@
-// run_write.cpp: the commonest bookkeeping writes - the start of a plain
-// run, the end of a plain success and an executor's claim of a run -
-// without a planned statement.
+// run_write.cpp: the commonest bookkeeping writes - the start of a run
+// outside a pipeline (with the row of fire times folded into it), the end
+// of a plain success and an executor's claim of a run - without a planned
+// statement.
 //
 // Each run writes its job's row twice and its own row twice. As prepared
 // statements (begin_plain_stmt in run_store.cpp, finish_plain_stmt in
@@ -18,7 +19,9 @@
 //   - a start: the job's row (taken by lock_for_starts in this transaction)
 //     moves on only when its revision is the one loaded and it is enabled
 //     (or a run_now request is consumed); the run's row gets the next value
-//     of its identity;
+//     of its identity; fire times folded into the run (coalesced, beyond the
+//     catch-up limit) get their 'skipped' row first, and the job's
+//     runs_skipped counts it, as begin_run_stmt writes them;
 //   - an end: the job's row is taken SKIP LOCKED (FOR UPDATE's lock mode):
 //     when its owner holds it, the summary waits (summary_pending), as
 //     before; the run's row is locked as an UPDATE locks it, waiting
@@ -65,7 +68,7 @@ struct Column {
 // The columns of foreman.job a start or an end changes or reads.
 enum JobColumn { kJobId, kRevision, kEnabled, kNextRunAt, kRunRequestedAt, kRetryAt, kRetryAttempt, kLastStartedAt,
                  kOwnerName, kRetryChainId, kJobName, kOwner, kTierId, kLastRunId, kLastStatus, kLastFinishedAt,
-                 kConsecutiveFailures, kRunsSucceeded, kLastSucceededAt, kJobColumns };
+                 kConsecutiveFailures, kRunsSucceeded, kLastSucceededAt, kRunsSkipped, kJobColumns };
 const Column kJobTable[kJobColumns] = {
 	{"job_id", INT8OID},        {"revision", INT8OID},          {"enabled", BOOLOID},
 	{"next_run_at", TIMESTAMPTZOID}, {"run_requested_at", TIMESTAMPTZOID}, {"retry_at", TIMESTAMPTZOID},
@@ -73,7 +76,7 @@ const Column kJobTable[kJobColumns] = {
 	{"retry_chain_id", INT8OID}, {"job_name", TEXTOID},         {"owner", OIDOID},
 	{"tier_id", INT4OID},       {"last_run_id", INT8OID},       {"last_status", TEXTOID},
 	{"last_finished_at", TIMESTAMPTZOID}, {"consecutive_failures", INT4OID}, {"runs_succeeded", INT8OID},
-	{"last_succeeded_at", TIMESTAMPTZOID}};
+	{"last_succeeded_at", TIMESTAMPTZOID}, {"runs_skipped", INT8OID}};
 
 // Every column of foreman.job_run: a start writes a new row whole (a
 // column this code does not know, with a default it would not apply, makes
@@ -358,6 +361,43 @@ update_row(EState *estate, Relation rel, TupleTableSlot *old, TupleTableSlot *ne
 	ExecCloseIndices(rri);
 }
 
+// A new row of foreman.job_run for a job (its row as the start leaves it in
+// job_row): the next run_id, the job's name, owner and tier, no pending
+// summary, every other column NULL - the caller sets the run's own.
+TupleTableSlot *
+new_run_row(Relation run_rel, int64 job_id, TupleTableSlot *job_row)
+{
+	const Table &r = run_table;
+	const Table &j = job_table;
+	TupleDesc desc = RelationGetDescr(run_rel);
+	TupleTableSlot *row = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	ExecClearTuple(row);
+	for (int a = 0; a < desc->natts; a++) {
+		row->tts_values[a] = (Datum)0;
+		row->tts_isnull[a] = true;
+	}
+	set(row, r, kRunId, Int64GetDatum(nextval_internal(run_id_sequence, false)));
+	set(row, r, kRunJobId, Int64GetDatum(job_id));
+	copy_column(job_row, j, kJobName, row, r, kRunJobName);
+	copy_column(job_row, j, kOwner, row, r, kRunOwner);
+	copy_column(job_row, j, kOwnerName, row, r, kRunOwnerName);
+	copy_column(job_row, j, kTierId, row, r, kRunTierId);
+	set(row, r, kRunSummaryPending, BoolGetDatum(false));
+	return row;
+}
+
+// row (virtual, every column set) inserted, with its index entries.
+void
+insert_row(EState *estate, Relation rel, TupleTableSlot *row)
+{
+	ExecStoreVirtualTuple(row);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, nullptr, 0);
+	ExecOpenIndices(rri, false);
+	ExecSimpleRelationInsert(rri, estate, row);
+	ExecCloseIndices(rri);
+}
+
 // An interval in milliseconds, as (extract(epoch FROM i) * 1000)::int8
 // computes it.
 int64
@@ -502,35 +542,40 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 			set(job_new, j, kOwnerName, NameGetDatum(&name));
 		}
 		set(job_new, j, kRetryChainId, (Datum)0, true);
+		if (start.folded_reason) {
+			bool isnull;
+			Datum skipped = get(job_old, j, kRunsSkipped, &isnull);
+			set(job_new, j, kRunsSkipped, Int64GetDatum(isnull ? 1 : DatumGetInt64(skipped) + 1));
+		}
 		update_row(estate, job_rel, job_old, job_new);
 
-		// The run's row, whole: what the statement's INSERT would write.
-		TupleDesc desc = RelationGetDescr(run_rel);
-		TupleTableSlot *row = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-		ExecClearTuple(row);
-		for (int a = 0; a < desc->natts; a++) {
-			row->tts_values[a] = (Datum)0;
-			row->tts_isnull[a] = true;
+		// The fire times folded into the run: one 'skipped' row, before the
+		// run's (the statement's UNION ALL writes it first).
+		if (start.folded_reason) {
+			TupleTableSlot *skipped = new_run_row(run_rel, job_id, job_new);
+			Datum now = TimestampTzGetDatum(GetCurrentTimestamp());
+			set(skipped, r, kRunPid, Int32GetDatum(MyProcPid), start.for_executor);
+			set(skipped, r, kRunStatus, CStringGetTextDatum("skipped"));
+			set(skipped, r, kRunReason, CStringGetTextDatum(start.folded_reason));
+			set(skipped, r, kRunMessage, start.folded_message ? CStringGetTextDatum(start.folded_message) : (Datum)0,
+			    start.folded_message == nullptr);
+			set(skipped, r, kRunAttempt, Int32GetDatum(1));
+			set(skipped, r, kRunScheduledFor, TimestampTzGetDatum(start.folded_from));
+			set(skipped, r, kRunStartedAt, now);
+			set(skipped, r, kRunFinishedAt, now);
+			insert_row(estate, run_rel, skipped);
+			ExecDropSingleTupleTableSlot(skipped);
 		}
-		int64 id = nextval_internal(run_id_sequence, false);
-		set(row, r, kRunId, Int64GetDatum(id));
-		set(row, r, kRunJobId, Int64GetDatum(job_id));
-		copy_column(job_new, j, kJobName, row, r, kRunJobName);
-		copy_column(job_new, j, kOwner, row, r, kRunOwner);
-		copy_column(job_new, j, kOwnerName, row, r, kRunOwnerName);
-		copy_column(job_new, j, kTierId, row, r, kRunTierId);
+		// The run's row, whole: what the statement's INSERT would write.
+		TupleTableSlot *row = new_run_row(run_rel, job_id, job_new);
+		bool isnull;
+		int64 id = DatumGetInt64(get(row, r, kRunId, &isnull));
 		set(row, r, kRunPid, Int32GetDatum(MyProcPid), start.for_executor);
 		set(row, r, kRunStatus, CStringGetTextDatum("running"));
 		set(row, r, kRunAttempt, Int32GetDatum(start.attempt));
 		set(row, r, kRunScheduledFor, TimestampTzGetDatum(start.scheduled_for));
 		set(row, r, kRunStartedAt, TimestampTzGetDatum(start.started_at));
-		set(row, r, kRunSummaryPending, BoolGetDatum(false));
-		ExecStoreVirtualTuple(row);
-		ResultRelInfo *rri = makeNode(ResultRelInfo);
-		InitResultRelInfo(rri, run_rel, 0, nullptr, 0);
-		ExecOpenIndices(rri, false);
-		ExecSimpleRelationInsert(rri, estate, row);
-		ExecCloseIndices(rri);
+		insert_row(estate, run_rel, row);
 		ExecDropSingleTupleTableSlot(row);
 		ExecDropSingleTupleTableSlot(job_new);
 		*run_id = id;

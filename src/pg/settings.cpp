@@ -63,7 +63,7 @@ define_settings()
 	                         "Off stops every coordinator at the next reload; on starts them again.",
 	                         &guc_enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomBoolVariable("foreman.direct_writes",
-	                         "Writes the start of a plain run, the end of a plain success and an executor's claim of "
+	                         "Writes the start of a run outside a pipeline, the end of a plain success and an executor's claim of "
 	                         "a run without a planned statement.",
 	                         "The same rows, locks and checks as the statements, without planning them; off runs the "
 	                         "statements (for comparison, or to rule this path out).",

@@ -23,6 +23,12 @@
 #     foreman_admin, the tier's cap each cut a run with the message naming
 #     it; a job with a downstream (not a plain end) starts the downstream.
 #     The outcomes of the two settings are compared: identical.
+#  4. A start with late fire times folded into it (the job's row held by
+#     another session until the job is three fire times behind): one
+#     'skipped' row (reason coalesced, its message counting the fire times
+#     up to the run's), then the run, the job's runs_skipped counting it -
+#     in both tiers (an executor's run: no pid on either row until it takes
+#     the run), alike in both settings.
 # At the end, with rows in each of job_run's partial indexes (failed runs, a
 # running one, one whose summary waits), amcheck (heapallindexed) verifies
 # every index of foreman.job and foreman.job_run, and each partial index,
@@ -170,9 +176,69 @@ for my $setting ('on', 'off')
 			  FROM foreman.job_run WHERE job_name IN ('up_$setting', 'down_$setting')}),
 		"up_$setting succeeded,down_$setting succeeded", "$setting: one run each, the upstream first");
 	$shapes{cut}{$setting} = $cut =~ s/_$setting//gr;
+
+	# 4. A start with fire times folded into it (coalesced): the job's row
+	# held until its next start is at least three fire times late.
+	for my $tier ('seq1', 'par1')
+	{
+		my $late = "late_${tier}_$setting";
+		query($node, qq{SELECT foreman.schedule('$late', '1 second', 'INSERT INTO hits(job) VALUES (''$late'')',
+		                                        tier => '$tier')});
+		ok( wait_until($node, qq{
+				SELECT count(*) >= 1 FROM foreman.job_run WHERE job_name = '$late' AND status = 'succeeded'}, 15),
+			"$late: a first run succeeded");
+		my $h = session($node);
+		$h->query(qq{BEGIN; SELECT 1 FROM foreman.job WHERE job_name = '$late' FOR UPDATE;});
+		ok( wait_until($node, qq{
+				SELECT next_run_at < now() - interval '2.5 seconds' FROM foreman.job WHERE job_name = '$late'}, 15),
+			"$late: its row held, the job fell three fire times behind");
+		$h->query('COMMIT;');
+		$h->close;
+		ok( wait_until($node, qq{
+				SELECT count(*) >= 1 FROM foreman.job_run s JOIN foreman.job_run r USING (job_id)
+				 WHERE s.job_name = '$late' AND s.reason = 'coalesced' AND r.run_id > s.run_id
+				   AND r.status = 'succeeded'}, 15),
+			"$late: the late fire times were folded into one run, which succeeded");
+		query($node, qq{SELECT foreman.alter_job('$late', enabled => false)});
+		ok( wait_until($node, qq{
+				SELECT count(*) = 0 FROM foreman.job_run WHERE job_name = '$late' AND status = 'running'}, 10),
+			"$late: paused, nothing running");
+		# The folded row and the run written with it (the job's next row):
+		# the count in the message spans the fire times up to the run's.
+		my $folded = query($node, qq{
+			SELECT string_agg(concat_ws('|', s.status, s.reason,
+			                  s.message ~ '^[0-9]+ fire times from .* ran once, as the run for the latest one\$',
+			                  s.scheduled_for + substring(s.message FROM '^([0-9]+) ')::int * interval '1 second'
+			                    = r.scheduled_for,
+			                  substring(s.message FROM '^([0-9]+) ')::int >= 2,
+			                  s.attempt, s.pid IS NOT NULL, s.pid IS NOT DISTINCT FROM r.pid OR s.pid IS NULL,
+			                  s.finished_at - s.started_at < interval '1 second',
+			                  s.duration = s.finished_at - s.started_at,
+			                  coalesce(s.rows_affected::text, '-'), coalesce(s.command_tag, '-'),
+			                  coalesce(s.sqlstate, '-'), coalesce(s.batches::text, '-'), s.summary_pending,
+			                  coalesce(s.chain_id::text, '-'), s.tier_id = j.tier_id, s.owner = j.owner,
+			                  s.owner_name IS NOT DISTINCT FROM j.owner_name, s.job_name = j.job_name,
+			                  r.status, coalesce(r.reason, '-'), r.attempt), E'\n')
+			  FROM foreman.job_run s JOIN foreman.job j USING (job_id)
+			  JOIN LATERAL (SELECT * FROM foreman.job_run r WHERE r.job_id = s.job_id AND r.run_id > s.run_id
+			                 ORDER BY r.run_id LIMIT 1) r ON true
+			 WHERE s.job_name = '$late' AND s.status = 'skipped'});
+		my $pid = $tier eq 'seq1' ? 't' : 'f';
+		is($folded, "skipped|coalesced|t|t|t|1|$pid|t|t|t|-|-|-|-|f|-|t|t|t|t|succeeded|-|1",
+			"$late: one 'skipped' row (coalesced) for the late fire times, then the run for the latest");
+		is( query($node, qq{
+				SELECT j.runs_skipped = (SELECT count(*) FROM foreman.job_run r WHERE r.job_id = j.job_id
+				                          AND r.status = 'skipped')
+				       AND j.runs_succeeded = (SELECT count(*) FROM foreman.job_run r WHERE r.job_id = j.job_id
+				                                AND r.status = 'succeeded')
+				       AND j.runs_skipped = 1
+				  FROM foreman.job j WHERE j.job_name = '$late'}),
+			't', "$late: the job counts the skipped row and its runs");
+		$shapes{"late_$tier"}{$setting} = $folded;
+	}
 }
 
-for my $tier ('seq1', 'par1', 'cut')
+for my $tier ('seq1', 'par1', 'cut', 'late_seq1', 'late_par1')
 {
 	is($shapes{$tier}{on}, $shapes{$tier}{off}, "$tier: the run rows of both settings are alike");
 }
