@@ -17,7 +17,7 @@ extern int guc_min_user_interval_ms; // foreman.min_user_interval: shortest peri
 extern int guc_executor_idle_ms;  // foreman.executor_idle_timeout: an idle executor waits this long for work (0: none)
 extern int guc_max_executors;     // foreman.max_executors: executors across the cluster (-1: automatic)
 extern int guc_event_payload;     // foreman.event_payload (EventPayload): what NOTIFY foreman_events carries
-extern bool guc_direct_writes;    // foreman.direct_writes: plain starts and ends written without a planned statement
+extern bool guc_direct_writes;    // foreman.direct_writes: starts (outside pipelines), plain ends and claims written without a planned statement
 extern int guc_cancel_grace_ms;   // foreman.cancel_grace: a job that outlives its cancel this long is terminated
 
 void define_settings();

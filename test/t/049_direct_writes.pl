@@ -1,5 +1,6 @@
-# 049_direct_writes.pl: the start of a plain run and the end of a plain
-# success are written without a planned statement (run_write.cpp,
+# 049_direct_writes.pl: the start of a run outside a pipeline (with the row
+# of fire times folded into it), the end of a plain success and an
+# executor's claim are written without a planned statement (run_write.cpp,
 # foreman.direct_writes, on by default). They must write exactly what the
 # statements write (foreman.direct_writes = off runs those).
 #
