@@ -218,7 +218,13 @@ leader_cycle()
 	// recorded before it; no job starts before it: at most kRecordAheadUs).
 	TimestampTz due_by = woken_for > now ? woken_for : now;
 	if (tier.exists && tier.enabled) {
-		due = load_due_jobs(coord.args.tier_id, due_by, kDueBatch, coord.cycle_context);
+		// The tier's state has its earliest due time (a fire time, a retry,
+		// a run_now, a downstream's request): nothing due before due_by, no
+		// read of the due jobs. An idle tier's tick is then one statement;
+		// what commits after that statement is read at the next cycle (a
+		// change through the API sets the latch at its commit).
+		if (tier.has_next_run && tier.next_run_at <= due_by)
+			due = load_due_jobs(coord.args.tier_id, due_by, kDueBatch, coord.cycle_context);
 		soon = due == NIL ? due_soon(tier, now) : 0;
 	}
 	internal_xact_commit();
