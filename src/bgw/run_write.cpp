@@ -13,7 +13,11 @@
 // the routines logical replication's apply worker writes rows with: the
 // tables' constraints, stored generated columns, index entries (partial and
 // expression indexes included) and row triggers all apply as for an UPDATE
-// or INSERT. Only the plan is skipped.
+// or INSERT. Only the plan is skipped. The CHECK constraints, WHEN
+// conditions and partial-index predicates those routines would read from
+// the catalog and plan again for every row are planned once and kept
+// (pg/expr_cache.hpp); each write compiles them into its own executor
+// state.
 //
 // Same rows, same locks, same answers as the statements:
 //   - a start: the job's row (taken by lock_for_starts in this transaction)
@@ -36,6 +40,7 @@
 // another type, or one it does not know in job_run) makes it decline: the
 // statement then runs instead. Only a 1.1 catalog comes here.
 #include "bgw/run_store_detail.hpp"
+#include "pg/expr_cache.hpp"
 #include "pg/roles.hpp"
 
 extern "C" {
@@ -237,6 +242,7 @@ open_tables(bool whole_run_row, Relation *job_rel, Relation *run_rel)
 EState *
 begin_writes()
 {
+	pg::expr_cache_begin_statement();
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	EState *estate = CreateExecutorState();
@@ -356,7 +362,9 @@ update_row(EState *estate, Relation rel, TupleTableSlot *old, TupleTableSlot *ne
 	ExecStoreVirtualTuple(new_values);
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, nullptr, 0);
+	pg::expr_cache_prepare(rri, estate, CMD_UPDATE);
 	ExecOpenIndices(rri, false);
+	pg::expr_cache_prepare_indexes(rri, estate);
 	ExecSimpleRelationUpdate(rri, estate, nullptr, old, new_values);
 	ExecCloseIndices(rri);
 }
@@ -393,7 +401,9 @@ insert_row(EState *estate, Relation rel, TupleTableSlot *row)
 	ExecStoreVirtualTuple(row);
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 0, nullptr, 0);
+	pg::expr_cache_prepare(rri, estate, CMD_INSERT);
 	ExecOpenIndices(rri, false);
+	pg::expr_cache_prepare_indexes(rri, estate);
 	ExecSimpleRelationInsert(rri, estate, row);
 	ExecCloseIndices(rri);
 }

@@ -21,6 +21,8 @@ extern "C" {
 #include "catalog/pg_database.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
+#include "nodes/execnodes.h"
+#include "nodes/nodes.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -30,6 +32,14 @@ extern "C" {
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 }
+
+// What expr_cache.cpp prepares as the executor would (execMain.c's
+// ExecRelCheck, trigger.c's TriggerEnabled).
+#if PG_VERSION_NUM >= 180000
+extern "C" {
+#include "rewrite/rewriteHandler.h"
+}
+#endif
 
 // 16 moved the varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY, ...) out of
 // postgres.h into varatt.h.
@@ -165,6 +175,54 @@ identity_sequence(Relation rel, AttrNumber attnum)
 	return getIdentitySequence(rel, attnum, true);
 #else
 	return getIdentitySequence(RelationGetRelid(rel), attnum, true);
+#endif
+}
+
+// check_constraint_states: where a ResultRelInfo keeps the prepared CHECK
+// constraints of its relation (ExecRelCheck builds them when NULL, one per
+// rd_att->constr->check[]). 18 renamed ri_ConstraintExprs.
+inline ExprState **&
+check_constraint_states(ResultRelInfo *rri)
+{
+#if PG_VERSION_NUM >= 180000
+	return rri->ri_CheckConstraintExprs;
+#else
+	return rri->ri_ConstraintExprs;
+#endif
+}
+
+// check_constraint_tree: a CHECK constraint's expression as ExecRelCheck
+// hands it to ExecPrepareExpr, or nullptr when it is not checked (18's NOT
+// ENFORCED constraints: their slot stays NULL). 18 also expands virtual
+// generated columns in it.
+inline Expr *
+check_constraint_tree(Relation rel, const ConstrCheck &check)
+{
+#if PG_VERSION_NUM >= 180000
+	if (!check.ccenforced)
+		return nullptr;
+	Node *tree = static_cast<Node *>(stringToNode(check.ccbin));
+	return reinterpret_cast<Expr *>(expand_generated_columns_in_expr(tree, rel, 1));
+#else
+	(void)rel;
+	return static_cast<Expr *>(stringToNode(check.ccbin));
+#endif
+}
+
+// expand_generated_in_when: a trigger's WHEN condition with 18's virtual
+// generated columns expanded for OLD and NEW, as TriggerEnabled does (the
+// condition unchanged before 18).
+inline Node *
+expand_generated_in_when(Node *tree, Relation rel, int old_varno, int new_varno)
+{
+#if PG_VERSION_NUM >= 180000
+	tree = expand_generated_columns_in_expr(tree, rel, old_varno);
+	return expand_generated_columns_in_expr(tree, rel, new_varno);
+#else
+	(void)rel;
+	(void)old_varno;
+	(void)new_varno;
+	return tree;
 #endif
 }
 

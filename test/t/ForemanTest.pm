@@ -12,6 +12,10 @@
 #   leader_pid($node, $tier, $db)      pid of the tier's leading coordinator, or ''
 #   coordinator_count($node, $db)      pg_foreman coordinators of $db in pg_stat_activity
 #   query($node, $sql, $db)            safe_psql shorthand
+#   wait_for_log_line($node, $offset, $regex, $timeout)
+#                                      poll the server log from byte $offset every 0.1 s
+#                                      until a line matches $regex (true) or $timeout
+#                                      seconds have passed (false)
 #   session($node, db => ..., user => ...)
 #                                      a psql session in the background (ForemanTest::Session):
 #                                      ->send($sql) sends without waiting, ->result($timeout)
@@ -30,7 +34,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(new_node wait_until wait_for_leaders leader_pid coordinator_count query session);
+our @EXPORT = qw(new_node wait_until wait_for_leaders leader_pid coordinator_count query session wait_for_log_line);
 
 # The same settings as test/regression.conf (the TAP staging directory does not
 # carry that file, so they are repeated here).
@@ -91,6 +95,20 @@ sub wait_until
 	diag("wait_until: no '$expected' after ${timeout}s from:\n$sql\n"
 		  . "last output: '$out'\nlast stderr: '$err'");
 	return wantarray ? (0, time() - $start) : 0;
+}
+
+sub wait_for_log_line
+{
+	my ($node, $offset, $regex, $timeout) = @_;
+	my $deadline = time() + ($timeout // 10);
+	while (1)
+	{
+		return 1 if grep { /$regex/ } split /^/, slurp_file($node->logfile, $offset);
+		last if time() >= $deadline;
+		usleep(100_000);
+	}
+	diag("wait_for_log_line: no line matching $regex after ${timeout}s");
+	return 0;
 }
 
 sub wait_for_leaders
