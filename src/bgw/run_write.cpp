@@ -236,13 +236,13 @@ open_tables(bool whole_run_row, Relation *job_rel, Relation *run_rel)
 	return true;
 }
 
-// The executor state the writes share, and the snapshot the statement
-// would have had: this transaction's earlier commands, and what committed
-// before now (READ COMMITTED).
 // The starts' shared writers (below), while a transaction has them.
 struct StartWrites;
 StartWrites *start_writes = nullptr;
 
+// The executor state the writes share, and the snapshot the statement
+// would have had: this transaction's earlier commands, and what committed
+// before now (READ COMMITTED).
 EState *
 begin_writes()
 {
