@@ -39,8 +39,8 @@
 // A catalog this code does not recognise (a column missing, renamed, of
 // another type, or one it does not know in job_run) makes it decline: the
 // statement then runs instead. Only a 1.1 catalog comes here.
+#include "bgw/row_writes.hpp"
 #include "bgw/run_store_detail.hpp"
-#include "pg/expr_cache.hpp"
 #include "pg/roles.hpp"
 
 extern "C" {
@@ -236,160 +236,6 @@ open_tables(bool whole_run_row, Relation *job_rel, Relation *run_rel)
 	return true;
 }
 
-// The starts' shared writers (below), while a transaction has them.
-struct StartWrites;
-StartWrites *start_writes = nullptr;
-
-// The executor state the writes share, and the snapshot the statement
-// would have had: this transaction's earlier commands, and what committed
-// before now (READ COMMITTED).
-EState *
-begin_writes()
-{
-	// Not while the starts' shared writers run kept trees.
-	if (!start_writes)
-		pg::expr_cache_begin_statement();
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	EState *estate = CreateExecutorState();
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	AfterTriggerBeginQuery();
-	return estate;
-}
-
-void
-end_writes(EState *estate, Relation job_rel, Relation run_rel)
-{
-	AfterTriggerEndQuery(estate);
-	ExecCloseResultRelations(estate);
-	// The slots the executor made (a BEFORE UPDATE trigger's old row holds
-	// a buffer pin), as ExecEndPlan would drop them.
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
-	PopActiveSnapshot();
-	table_close(run_rel, NoLock);
-	table_close(job_rel, NoLock);
-	CommandCounterIncrement();
-}
-
-// The starts recorded in one transaction (a batch of up to 64) share one
-// executor state and, for each table, the ResultRelInfo of its write: the
-// indexes opened, the CHECK constraints, WHEN conditions and index
-// predicates compiled once per batch, as for the rows of one multi-row
-// INSERT. Each start stays a statement of its own (its command id, its
-// snapshot, its after-trigger query). The transaction's commit closes
-// them (XACT_EVENT_PRE_COMMIT, before its resource owner checks for
-// leaks); an abort forgets them (its memory and resource owner take them
-// back). Only at the top level: in a subtransaction each start writes
-// alone.
-ResultRelInfo *open_writer(EState *estate, Relation rel, CmdType operation);
-
-struct StartWrites {
-	EState *estate;
-	Relation job_rel; // a reference of their own, held to the end
-	Relation run_rel;
-	ResultRelInfo *job_update;
-	ResultRelInfo *run_insert;
-};
-bool start_writes_callback = false;
-
-void
-close_start_writes()
-{
-	StartWrites w = *start_writes;
-	start_writes = nullptr;
-	ExecCloseIndices(w.run_insert);
-	ExecCloseIndices(w.job_update);
-	ExecCloseResultRelations(w.estate);
-	ExecResetTupleTable(w.estate->es_tupleTable, false);
-	FreeExecutorState(w.estate);
-	table_close(w.run_rel, NoLock);
-	table_close(w.job_rel, NoLock);
-}
-
-void
-start_writes_at(XactEvent event, void *)
-{
-	if (!start_writes)
-		return;
-	switch (event) {
-	case XACT_EVENT_PRE_COMMIT:
-	case XACT_EVENT_PARALLEL_PRE_COMMIT:
-	case XACT_EVENT_PRE_PREPARE:
-		close_start_writes();
-		break;
-	case XACT_EVENT_ABORT:
-	case XACT_EVENT_PARALLEL_ABORT:
-		start_writes = nullptr;
-		break;
-	default:
-		break;
-	}
-}
-
-// Whether this start can share the transaction's writers.
-bool
-shares_start_writes(Relation job_rel, Relation run_rel)
-{
-	if (GetCurrentTransactionNestLevel() != 1)
-		return false;
-	if (start_writes && (RelationGetRelid(start_writes->job_rel) != RelationGetRelid(job_rel) ||
-	                     RelationGetRelid(start_writes->run_rel) != RelationGetRelid(run_rel)))
-		close_start_writes();
-	return true;
-}
-
-// begin_writes for a start that shares the transaction's writers (made by
-// the first start of the transaction).
-EState *
-begin_start_write(Relation job_rel, Relation run_rel)
-{
-	if (!start_writes) {
-		pg::expr_cache_begin_statement();
-		if (!start_writes_callback) {
-			RegisterXactCallback(start_writes_at, nullptr);
-			start_writes_callback = true;
-		}
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-		EState *estate = CreateExecutorState();
-		StartWrites *w = static_cast<StartWrites *>(MemoryContextAllocZero(estate->es_query_cxt, sizeof(StartWrites)));
-		w->estate = estate;
-		w->job_rel = table_open(RelationGetRelid(job_rel), NoLock);
-		w->run_rel = table_open(RelationGetRelid(run_rel), NoLock);
-		MemoryContextSwitchTo(old);
-		start_writes = w;
-		w->job_update = open_writer(estate, w->job_rel, CMD_UPDATE);
-		w->run_insert = open_writer(estate, w->run_rel, CMD_INSERT);
-	}
-	EState *estate = start_writes->estate;
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	AfterTriggerBeginQuery();
-	return estate;
-}
-
-// end_writes for a start that shares the transaction's writers: the slots
-// the executor made are emptied (their buffer pins released), not dropped
-// - the writers' trigger slots are among them.
-void
-end_start_write(Relation job_rel, Relation run_rel)
-{
-	EState *estate = start_writes->estate;
-	AfterTriggerEndQuery(estate);
-	ListCell *lc;
-	foreach (lc, estate->es_tupleTable)
-		ExecClearTuple(static_cast<TupleTableSlot *>(lfirst(lc)));
-	ResetPerTupleExprContext(estate);
-	estate->es_snapshot = InvalidSnapshot;
-	PopActiveSnapshot();
-	table_close(run_rel, NoLock);
-	table_close(job_rel, NoLock);
-	CommandCounterIncrement();
-}
-
 // The row whose first column is key (compared with eq), visible to
 // snapshot, through the table's index on that column: its tid, and a copy
 // of it in copy when given. False when there is none.
@@ -478,35 +324,6 @@ copy_column(TupleTableSlot *from, const Table &ft, int fcol, TupleTableSlot *to,
 	set(to, tt, tcol, value, isnull);
 }
 
-// What writes rows of rel by operation (CMD_UPDATE, CMD_INSERT), in
-// estate's memory: its indexes open, its CHECK constraints, WHEN
-// conditions and index predicates compiled from the kept trees.
-ResultRelInfo *
-open_writer(EState *estate, Relation rel, CmdType operation)
-{
-	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 0, nullptr, 0);
-	pg::expr_cache_prepare(rri, estate, operation);
-	ExecOpenIndices(rri, false);
-	pg::expr_cache_prepare_indexes(rri, estate);
-	MemoryContextSwitchTo(old);
-	return rri;
-}
-
-// row (locked, in old) updated to the values of new_values by writer (or,
-// with none, by one of its own).
-void
-update_row(EState *estate, Relation rel, TupleTableSlot *old, TupleTableSlot *new_values,
-           ResultRelInfo *writer = nullptr)
-{
-	ExecStoreVirtualTuple(new_values);
-	ResultRelInfo *rri = writer ? writer : open_writer(estate, rel, CMD_UPDATE);
-	ExecSimpleRelationUpdate(rri, estate, nullptr, old, new_values);
-	if (!writer)
-		ExecCloseIndices(rri);
-}
-
 // A new row of foreman.job_run for a job (its row as the start leaves it in
 // job_row): the next run_id, the job's name, owner and tier, no pending
 // summary, every other column NULL - the caller sets the run's own.
@@ -530,18 +347,6 @@ new_run_row(Relation run_rel, int64 job_id, TupleTableSlot *job_row)
 	copy_column(job_row, j, kTierId, row, r, kRunTierId);
 	set(row, r, kRunSummaryPending, BoolGetDatum(false));
 	return row;
-}
-
-// row (virtual, every column set) inserted, with its index entries, by
-// writer (or, with none, by one of its own).
-void
-insert_row(EState *estate, Relation rel, TupleTableSlot *row, ResultRelInfo *writer = nullptr)
-{
-	ExecStoreVirtualTuple(row);
-	ResultRelInfo *rri = writer ? writer : open_writer(estate, rel, CMD_INSERT);
-	ExecSimpleRelationInsert(rri, estate, row);
-	if (!writer)
-		ExecCloseIndices(rri);
 }
 
 // An interval in milliseconds, as (extract(epoch FROM i) * 1000)::int8
@@ -654,10 +459,11 @@ begin_plain_direct(int64 job_id, int64 revision, const RunStart &start, const ch
 		table_close(job_rel, RowExclusiveLock);
 		return false;
 	}
+	StartWriters writers{};
 	bool shared = shares_start_writes(job_rel, run_rel);
-	EState *estate = shared ? begin_start_write(job_rel, run_rel) : begin_writes();
-	ResultRelInfo *job_writer = shared ? start_writes->job_update : nullptr;
-	ResultRelInfo *run_writer = shared ? start_writes->run_insert : nullptr;
+	EState *estate = shared ? begin_start_write(job_rel, run_rel, &writers) : begin_writes();
+	ResultRelInfo *job_writer = writers.job_update;
+	ResultRelInfo *run_writer = writers.run_insert;
 	Snapshot snapshot = estate->es_snapshot;
 	const Table &j = job_table;
 	const Table &r = run_table;
