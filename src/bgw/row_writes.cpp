@@ -71,6 +71,19 @@ start_writes_at(XactEvent event, void *)
 	}
 }
 
+// A statement in estate: its command id, the snapshot it would have had
+// (this transaction's earlier commands, what committed before now: READ
+// COMMITTED) and its after-trigger query.
+void
+begin_statement(EState *estate)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	estate->es_output_cid = GetCurrentCommandId(true);
+	estate->es_snapshot = GetActiveSnapshot();
+	AfterTriggerBeginQuery();
+}
+
 } // namespace
 
 // The executor state the writes share, and the snapshot the statement
@@ -82,12 +95,8 @@ begin_writes()
 	// Not while the starts' shared writers run kept trees.
 	if (!start_writes)
 		pg::expr_cache_begin_statement();
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	EState *estate = CreateExecutorState();
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	AfterTriggerBeginQuery();
+	begin_statement(estate);
 	return estate;
 }
 
@@ -143,11 +152,7 @@ begin_start_write(Relation job_rel, Relation run_rel, StartWriters *writers)
 	writers->job_update = start_writes->job_update;
 	writers->run_insert = start_writes->run_insert;
 	EState *estate = start_writes->estate;
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	estate->es_output_cid = GetCurrentCommandId(true);
-	estate->es_snapshot = GetActiveSnapshot();
-	AfterTriggerBeginQuery();
+	begin_statement(estate);
 	return estate;
 }
 
