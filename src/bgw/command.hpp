@@ -19,7 +19,9 @@ struct CommandOutcome {
 // work), several in one implicit transaction block, BEGIN/COMMIT honoured, as
 // psql -c would. Never throws or longjmps: errors end up in *outcome, and the
 // process is back outside any transaction when it returns. Parse trees live
-// in `context`, which the caller resets.
-void run_command(const char *sql, MemoryContext context, CommandOutcome *outcome);
+// in `context`, which the caller resets. A job's (job_id, not 0) command that
+// is one SELECT, INSERT, UPDATE, DELETE or MERGE keeps its plan between runs
+// (command.cpp).
+void run_command(const char *sql, int64 job_id, MemoryContext context, CommandOutcome *outcome);
 
 } // namespace foreman::bgw

@@ -467,7 +467,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
 		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
 		                     kWatchdogMs);
-		run_command(job.command, job_context, &outcome);
+		run_command(job.command, job.job_id, job_context, &outcome);
 		reset_needed = true;
 		in_job = false;
 		current.run_id = 0;
