@@ -12,7 +12,8 @@
 // the analysed statement and its plan, checks them at each run and makes
 // them again when a table, function, type, the search_path or the role they
 // depend on changed (plancache.c). A run then costs no parse, analysis or
-// planning (about a fifth of a trivial run's command, profiled). At most
+// planning (about a fifth of a trivial run's command, profiled). A plan is
+// kept at the job's second run in the process (ran_before). At most
 // kMaxKeptPlans are kept per process; a job whose plan was not used for
 // kKeptPlanIdleUs gives its place to another.
 #include "bgw/command.hpp"
@@ -55,6 +56,27 @@ struct KeptPlan {
 	TimestampTz last_used;
 };
 KeptPlan kept[kMaxKeptPlans];
+// Jobs this process ran once without keeping their plan (the latest
+// kRanOnce): a plan is kept at a job's second run here, so a process that
+// runs a job once (an executor started for one burst) does not pay for
+// copying its trees into the plan cache. Four times the kept plans, so that
+// a tier cycling through a few more jobs than can be kept still keeps
+// kMaxKeptPlans of them.
+constexpr int kRanOnce = 4 * kMaxKeptPlans;
+int64 ran_once[kRanOnce];
+int ran_once_next = 0;
+
+// Whether job_id ran here once before; if not, it is remembered.
+bool
+ran_before(int64 job_id)
+{
+	for (int64 id : ran_once)
+		if (id == job_id)
+			return true;
+	ran_once[ran_once_next] = job_id;
+	ran_once_next = (ran_once_next + 1) % kRanOnce;
+	return false;
+}
 
 // The kept statement of this job, as this user, for this text. One kept
 // for another owner or an older text of the command is dropped.
@@ -235,7 +257,8 @@ run_statements(const char *sql, int64 job_id, MemoryContext context, CommandOutc
 	MemoryContext old = MemoryContextSwitchTo(context);
 	List *parsetrees = pg_parse_query(sql);
 	MemoryContextSwitchTo(old);
-	if (job_id != 0 && list_length(parsetrees) == 1 && keepable(linitial_node(RawStmt, parsetrees)->stmt)) {
+	if (job_id != 0 && list_length(parsetrees) == 1 && keepable(linitial_node(RawStmt, parsetrees)->stmt) &&
+	    ran_before(job_id)) {
 		KeptPlan *place = place_to_keep();
 		if (place != nullptr) {
 			run_kept(nullptr, place, job_id, linitial_node(RawStmt, parsetrees), sql, context, outcome);

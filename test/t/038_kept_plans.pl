@@ -7,7 +7,8 @@
 #  1. 'val' inserts public.val() (an immutable SQL function, folded into the
 #     plan) into public.vals: planned once for all its runs (the tier's
 #     DEBUG1 "kept the plan of job N" line appears once); a multi-statement
-#     job is never kept.
+#     job is never kept, nor one that ran once ('once', by run_now: a plan is
+#     kept at a job's second run in the process).
 #  2. val() replaced: the next runs insert its new value.
 #  3. public.vals dropped and made again with its columns in another order:
 #     the runs go on, into the new table.
@@ -64,10 +65,12 @@ query($node, q{
 	SELECT foreman.schedule('multi', '1 second', 'INSERT INTO public.multi VALUES (1); INSERT INTO public.multi VALUES (2)',
 	                        tier => 'kept');
 	SELECT foreman.schedule('sp', '1 second', 'INSERT INTO sp VALUES (1)', tier => 'kept');
+	SELECT foreman.schedule('once', '0 0 1 1 *', 'INSERT INTO public.multi VALUES (3)', tier => 'kept');
+	SELECT foreman.run_now('once');
 	RESET ROLE;
 });
 my %id = map { split /\|/ } split /\n/,
-  query($node, q{SELECT job_name || '|' || job_id FROM foreman.job WHERE job_name IN ('val', 'bump', 'multi', 'sp')});
+  query($node, q{SELECT job_name || '|' || job_id FROM foreman.job WHERE job_name IN ('val', 'bump', 'multi', 'sp', 'once')});
 
 # Whether each job named has at least $n runs with this status started after $since.
 sub ran_since
@@ -87,6 +90,9 @@ my @kept_val = ($log =~ /\[$pid\].*kept the plan of job $id{val}'s command/g);
 is(scalar(@kept_val), 1, "'val' was planned once for its runs")
   or diag(scalar(@kept_val) . ' lines');
 unlike($log, qr/\[$pid\].*kept the plan of job $id{multi}'s/, 'a command of two statements is not kept');
+ok(wait_until($node, ran_since('-infinity', 1, 'succeeded', 'once'), 30), "'once' ran (run_now)");
+unlike(slurp_file($node->logfile), qr/\[$pid\].*kept the plan of job $id{once}'s/,
+	'a job run once in the process is not kept (kept at its second run)');
 is(query($node, q{SELECT count(DISTINCT v) || ':' || min(v) FROM public.vals}), '1:1', "'val' inserts val()");
 is(query($node, q{SELECT count(*) FROM public.multi WHERE v = 2}) > 0 ? 'yes' : 'no', 'yes',
 	'the two-statement job runs both');
