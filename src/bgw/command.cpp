@@ -15,7 +15,8 @@
 // planning (about a fifth of a trivial run's command, profiled). A plan is
 // kept at the job's second run in the process (ran_before). At most
 // kMaxKeptPlans are kept per process; a job whose plan was not used for
-// kKeptPlanIdleUs gives its place to another.
+// kKeptPlanIdleUs gives its place to another. Before such a statement's
+// commit, the caller may record the run in its transaction (BeforeCommit).
 #include "bgw/command.hpp"
 #include "pg/guard.hpp"
 #include "pg/compat.hpp"
@@ -43,6 +44,7 @@ namespace foreman::bgw {
 namespace {
 
 bool xact_started = false;
+const BeforeCommit *before_commit = nullptr; // of the command running
 
 constexpr int kMaxKeptPlans = 128;
 constexpr int64 kKeptPlanIdleUs = 15 * 60 * USECS_PER_SEC;
@@ -242,6 +244,8 @@ run_kept(CachedPlanSource *psrc, KeptPlan *place, int64 job_id, RawStmt *parsetr
 	MemoryContextSwitchTo(old);
 	CHECK_FOR_INTERRUPTS();
 	run_portal(portal, context, outcome);
+	if (before_commit != nullptr)
+		outcome->recorded = before_commit->record(before_commit->arg, *outcome);
 	finish_xact();
 }
 
@@ -333,10 +337,12 @@ run_statements(const char *sql, int64 job_id, MemoryContext context, CommandOutc
 } // namespace
 
 void
-run_command(const char *sql, int64 job_id, MemoryContext context, CommandOutcome *outcome)
+run_command(const char *sql, int64 job_id, MemoryContext context, CommandOutcome *outcome,
+            const BeforeCommit *before)
 {
 	memset(outcome, 0, sizeof *outcome);
 	xact_started = false;
+	before_commit = job_id != 0 ? before : nullptr;
 	debug_query_string = sql;
 
 	MemoryContextSwitchTo(context);
@@ -350,6 +356,7 @@ run_command(const char *sql, int64 job_id, MemoryContext context, CommandOutcome
 		AbortOutOfAnyTransaction();
 		xact_started = false;
 		outcome->ok = false;
+		outcome->recorded = false; // rolled back with the command
 		outcome->sqlerrcode = edata->sqlerrcode;
 		if (edata->detail)
 			outcome->message = psprintf("%s (%s)", edata->message, edata->detail);
@@ -360,6 +367,7 @@ run_command(const char *sql, int64 job_id, MemoryContext context, CommandOutcome
 	}
 
 	debug_query_string = nullptr;
+	before_commit = nullptr;
 	MemoryContextSwitchTo(context);
 }
 

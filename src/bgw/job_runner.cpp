@@ -325,6 +325,113 @@ record_outcome(const DueJob &job, int64 run_id, RunOutcome &o, TimestampTz start
 	log_run(job, run_id, o.status, o.message, started);
 }
 
+// What a command's outcome says of its run.
+void
+take_outcome(RunOutcome *o, const CommandOutcome &outcome)
+{
+	o->status = status_of(outcome);
+	o->rows = totals_reported ? (uint64)reported_rows : outcome.rows;
+	o->batches = totals_reported ? reported_batches : -1;
+	o->command_tag = outcome.command_tag;
+	if (!outcome.ok) {
+		o->sqlstate = unpack_sql_state(outcome.sqlerrcode);
+		o->message = outcome.message;
+	}
+}
+
+// A plain success recorded in its command's own transaction (BeforeCommit):
+// the end of the run commits with the command's effects, or is rolled back
+// with them when the commit fails (a deferred constraint, a serialization
+// failure) - then the failure is recorded after, as any other. It saves the
+// run a bookkeeping transaction of its own.
+struct InXactRecord {
+	int64 run_id;
+	int64 job_id;
+	RunOutcome *o; // the run's outcome so far (attempt, started_at)
+	bool applied;  // finish_run's answer, when recorded
+};
+
+bool
+record_in_command_xact(void *arg, const CommandOutcome &so_far)
+{
+	auto *r = static_cast<InXactRecord *>(arg);
+	// Only in a transaction of the bookkeeping's own kind (READ COMMITTED,
+	// read-write, at its top level), when nothing is pending before it and
+	// the process is not stopping; otherwise after the commit. Nor when a
+	// synchronous standby is named: the commit may then wait for it, and the
+	// job's and the run's rows would stay locked through that wait.
+	if (got_sigterm || pending.pending || XactIsoLevel != XACT_READ_COMMITTED || XactReadOnly ||
+	    GetCurrentTransactionNestLevel() != 1 || (SyncRepStandbyNames != nullptr && SyncRepStandbyNames[0] != '\0'))
+		return false;
+	RunOutcome &o = *r->o;
+	CommandOutcome succeeded = so_far;
+	succeeded.ok = true;
+	take_outcome(&o, succeeded);
+	o.plain = true;
+	o.finished_at = GetCurrentTimestamp(); // the statement's end; its commit follows
+
+	// As the bookkeeping's role, in a subtransaction: a record that cannot
+	// be written here rolls back alone and is written after the commit.
+	Oid user;
+	int sec_context;
+	GetUserIdAndSecContext(&user, &sec_context);
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	SetUserIdAndSecContext(session_worker_user(), sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	BeginInternalSubTransaction(nullptr);
+	MemoryContextSwitchTo(context);
+	bool recorded = false;
+	ErrorData *edata = pg::capture_pg_error([&]() {
+		recorded = finish_plain_in_job(r->run_id, r->job_id, o, &r->applied);
+		ReleaseCurrentSubTransaction();
+	});
+	if (edata) {
+		RollbackAndReleaseCurrentSubTransaction();
+		recorded = false;
+	}
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	SetUserIdAndSecContext(user, sec_context);
+	if (edata) {
+		// A cancel (the job's timeout, a stop) that came before the commit
+		// cancels the command, as it would have a moment earlier.
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		ereport(DEBUG1, (errmsg("pg_foreman: run %lld is recorded after its commit: %s", (long long)r->run_id,
+		                        edata->message ? edata->message : "error")));
+		FreeErrorData(edata);
+	}
+	return recorded;
+}
+
+// After a run recorded in its command's transaction: the session is reset
+// in a transaction of its own that writes nothing (no WAL, no flush). When
+// it fails the reset is left needed: the next flush makes it, before
+// anything else runs.
+void
+settle_recorded(const DueJob &job, int64 run_id, const RunOutcome &o, TimestampTz started, bool applied)
+{
+	if (!applied)
+		deferred_summary = true;
+	MemoryContext context = CurrentMemoryContext;
+	ErrorData *edata = pg::capture_pg_error([&]() {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		XactIsoLevel = XACT_READ_COMMITTED;
+		XactReadOnly = false;
+		XactDeferrable = false;
+		session_reset();
+		CommitTransactionCommand();
+		reset_needed = false;
+	});
+	if (edata) {
+		note_record_error(edata);
+		AbortCurrentTransaction();
+	}
+	MemoryContextSwitchTo(context);
+	log_run(job, run_id, o.status, o.message, started);
+}
+
 } // namespace
 
 void
@@ -433,11 +540,16 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		(void)flush(true);
 	if (reset_needed)
 		ereport(ERROR, (errmsg("pg_foreman: the session of the last job could not be reset: %s", last_error)));
-	CommandOutcome outcome;
+	CommandOutcome outcome{};
 	MemoryContextReset(job_context);
 	RunOutcome o{};
 	o.attempt = attempt;
 	o.batches = -1;
+	// A success would be plain (finish_run): its record can be written in
+	// the command's own transaction.
+	bool plain_if_succeeded = job.log_runs == LogRuns::All && job.notify != Notify::All && !job.has_downstreams;
+	InXactRecord in_xact{run_id, job.job_id, &o, false};
+	const BeforeCommit before_commit{record_in_command_xact, &in_xact};
 	// Checked at every run: the owner may have been dropped, lost LOGIN,
 	// foreman_user or CONNECT since the job was scheduled. Then the run fails
 	// and the job is disabled; it never runs with more rights than its owner.
@@ -467,7 +579,7 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 			enable_timeout_after(job_timeout_id, (int)Min(job.timeout_ms, (int64)INT_MAX));
 		enable_timeout_every(watchdog_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWatchdogMs),
 		                     kWatchdogMs);
-		run_command(job.command, job.job_id, job_context, &outcome);
+		run_command(job.command, job.job_id, job_context, &outcome, plain_if_succeeded ? &before_commit : nullptr);
 		reset_needed = true;
 		in_job = false;
 		current.run_id = 0;
@@ -478,21 +590,16 @@ runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz start
 		set_ps_display("idle");
 		pgstat_report_activity(STATE_IDLE, nullptr);
 
-		o.status = status_of(outcome);
-		o.rows = totals_reported ? (uint64)reported_rows : outcome.rows;
-		o.batches = totals_reported ? reported_batches : -1;
-		o.command_tag = outcome.command_tag;
-		if (!outcome.ok) {
-			o.sqlstate = unpack_sql_state(outcome.sqlerrcode);
-			o.message = outcome.message;
-		}
+		take_outcome(&o, outcome);
 		if (o.status == core::RunStatus::TimedOut)
 			describe_timeout(&o, job.timeout_ms, job.timeout_is_tier_cap, false);
 	}
 	o.stopping = got_sigterm;
-	o.plain = o.status == core::RunStatus::Succeeded && job.log_runs == LogRuns::All && job.notify != Notify::All &&
-	          !job.has_downstreams;
-	record_outcome(job, run_id, o, started);
+	o.plain = o.status == core::RunStatus::Succeeded && plain_if_succeeded;
+	if (outcome.ok && outcome.recorded)
+		settle_recorded(job, run_id, o, started, in_xact.applied);
+	else
+		record_outcome(job, run_id, o, started);
 	MemoryContextSwitchTo(caller);
 	return o.status;
 }

@@ -13,7 +13,9 @@
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 }
@@ -280,6 +282,30 @@ finish_plain(int64 run_id, int64 job_id, const RunOutcome &o)
 		return true; // the run's row is gone (its history was trimmed)
 	bool isnull;
 	return !DatumGetBool(column(finish_plain_stmt, 0, 0, &isnull));
+}
+
+bool
+finish_plain_in_job(int64 run_id, int64 job_id, const RunOutcome &o, bool *applied)
+{
+	Assert(o.plain && o.status == core::RunStatus::Succeeded);
+	if (!guc_direct_writes || catalog_level() != CatalogLevel::V1_1 || !catalog_level_current())
+		return false;
+	// The gate as every bookkeeping transaction passes it, without waiting:
+	// an update of the extension under way, and the run is recorded after
+	// the commit, as other runs are.
+	Oid gate = catalog_gate();
+	if (!OidIsValid(gate) || !ConditionalLockRelationOid(gate, AccessShareLock))
+		return false;
+	// The job's lock_timeout is not the bookkeeping's: a row lock is waited
+	// for as long as internal_xact_begin lets it be.
+	int nest = NewGUCNestLevel();
+	(void)set_config_option("lock_timeout", "1s", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	bool done = false;
+	bool wrote = finish_plain_direct(run_id, job_id, o, &done);
+	AtEOXact_GUC(true, nest);
+	if (wrote)
+		*applied = done;
+	return wrote;
 }
 
 bool

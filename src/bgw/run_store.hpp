@@ -159,6 +159,13 @@ struct RunOutcome {
 // it later. Returns true when the summary was applied (or the job is gone).
 bool finish_run(int64 run_id, int64 job_id, const RunOutcome &outcome);
 
+// finish_run for a plain success (outcome.plain), written in the job's own
+// transaction before it commits (job_runner.cpp): false, with nothing
+// written, when it cannot be written there now - an older catalog or one
+// being updated, direct writes off, a table not as expected; *applied as
+// finish_run's answer otherwise. Waits for a row lock at most a second.
+bool finish_plain_in_job(int64 run_id, int64 job_id, const RunOutcome &outcome, bool *applied);
+
 // Applies the summaries still pending in the tier, oldest first, at most a
 // batch; returns how many are still pending.
 int64 apply_pending_summaries(int32 tier_id);

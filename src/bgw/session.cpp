@@ -102,6 +102,12 @@ session_leave_owner()
 	SetSessionAuthorization(worker_user, true);
 }
 
+Oid
+session_worker_user()
+{
+	return worker_user;
+}
+
 void
 session_reset()
 {

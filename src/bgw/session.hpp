@@ -24,6 +24,9 @@ void session_enter_owner(Oid owner, bool owner_is_superuser);
 // Goes back to the worker's own identity. Call outside a transaction.
 void session_leave_owner();
 
+// The role the process connected as (the bookkeeping's).
+Oid session_worker_user();
+
 // Resets the session state a job may have left. Call inside a transaction,
 // as the worker's own identity. Releases every advisory lock the job left,
 // but never pg_foreman's own (the leadership lock stays with its leader).

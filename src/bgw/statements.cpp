@@ -62,6 +62,12 @@ catalog_level()
 	return level;
 }
 
+bool
+catalog_level_current()
+{
+	return level != CatalogLevel::Unknown && catalog_generation() == seen_generation;
+}
+
 Oid
 catalog_gate()
 {

@@ -25,6 +25,9 @@ enum class CatalogLevel : uint8 { Unknown = 0, V1_0, V1_1 };
 // library does not know is an error.
 CatalogLevel catalog_level();
 void check_catalog_level();
+// True when no update moved the catalog since check_catalog_level() last
+// read it (catalog_level() is then still the catalog's).
+bool catalog_level_current();
 
 // The catalog's gate: foreman.tier in ACCESS SHARE mode, the first lock on a
 // foreman table that each transaction of pg_foreman's processes takes
