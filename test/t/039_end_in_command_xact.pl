@@ -23,6 +23,8 @@
 #     READ COMMITTED, in the command's transaction again.
 #  6. A synchronous standby named (synchronous_standby_names, with local
 #     commits): recorded after the commit too.
+#  7. An immediate stop right after a run: its end was flushed with its
+#     effects, so it is not 'crashed' after the restart.
 use strict;
 use warnings;
 
@@ -34,7 +36,9 @@ use ForemanTest;
 # Commit timestamps tell which transaction committed a row version: the
 # run's row is written in a subtransaction (xmin is then its own xid), which
 # commits with its parent, at the same instant.
-my $node = new_node('end_in_xact', extra_conf => "track_commit_timestamp = on\n");
+# The WAL writer is slow here (10 s): an asynchronous commit reaches the disk
+# with the next durable one (part 7).
+my $node = new_node('end_in_xact', extra_conf => "track_commit_timestamp = on\nwal_writer_delay = 10s\n");
 ok(wait_for_leaders($node, 'postgres', 2), 'the built-in tiers have leaders');
 
 query($node, q{
@@ -174,6 +178,30 @@ is($with, '0', 'its runs are recorded after the commit')
 query($node, q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
 ok(wait_until($node, q{SELECT current_setting('synchronous_standby_names') = ''}, 10), 'no standby named');
 query($node, q{ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()});
+
+# 7. An immediate stop (no shutdown checkpoint; what is not flushed is lost)
+# right after a run of 'ins', now alone in its tier: the run's end was
+# flushed with its effects. (Recorded after its commit, asynchronously, the
+# end would wait in memory for the next durable commit, the next tick's,
+# and the run would come back 'crashed' with its row inserted.)
+query($node, q{SET ROLE alice; SELECT foreman.unschedule(j) FROM unnest(ARRAY['defer', 'self', 'lock']) j});
+sleep_until_cycles($node, 'inx', 1);
+my $seen = query($node, q{SELECT count(*) FROM foreman.job_run WHERE job_name = 'ins' AND status = 'succeeded'});
+ok(wait_until($node, qq{SELECT count(*) > $seen FROM foreman.job_run WHERE job_name = 'ins' AND status = 'succeeded'},
+		10),
+	"a new run of 'ins' succeeded");
+my $t7 = now_literal();
+$node->stop('immediate');
+$node->start;
+ok(wait_for_leaders($node, 'postgres', 3, 30), 'after the restart every tier leads');
+is(query($node, qq{SELECT (SELECT count(*) FROM public.effects WHERE at < '$t7') || ':' ||
+                          (SELECT count(*) FROM foreman.job_run
+                            WHERE job_name = 'ins' AND status = 'succeeded' AND started_at < '$t7')}) =~ /^(\d+):\1$/
+	? 'equal' : 'not equal',
+	'equal', "every row 'ins' inserted before the stop has its run recorded succeeded");
+is(query($node, qq{SELECT count(*) FROM foreman.job_run WHERE job_name = 'ins' AND status = 'crashed'
+                                                          AND started_at < '$t7'}),
+	'0', 'and none of its runs is crashed');
 
 is(query($node, q{SELECT count(*) FROM foreman.job_run r JOIN foreman.job j USING (job_id)
                    WHERE r.status = 'running' AND r.started_at < now() - interval '30 seconds'}),
