@@ -86,6 +86,19 @@ sub ins_runs
 		 WHERE r.job_name = 'ins' AND r.status = 'succeeded' AND r.started_at > '$since'});
 }
 
+# ins_runs of at least three runs of 'ins' that start once the coordinator
+# has a setting just reloaded (its next cycles, within a tick or two).
+sub ins_runs_from_now
+{
+	my ($what) = @_;
+	sleep_until_cycles($node, 'inx', 2);
+	my $since = now_literal();
+	ok(wait_until($node, qq{SELECT count(*) >= 3 FROM foreman.job_run
+	                        WHERE job_name = 'ins' AND status = 'succeeded' AND started_at > '$since'}, 30),
+		$what);
+	return split /:/, ins_runs($since);
+}
+
 # 1. Recorded with the command's effects.
 my $first = query($node, q{SELECT clock_timestamp()});
 ok(wait_until($node, q{SELECT count(*) >= 5 FROM foreman.job_run WHERE job_name = 'ins' AND status = 'succeeded'}, 30),
@@ -139,22 +152,11 @@ ok(wait_until($node, qq{SELECT count(*) = 0 FROM pg_locks WHERE locktype = 'advi
 query($node, q{ALTER SYSTEM SET default_transaction_isolation = 'repeatable read'; SELECT pg_reload_conf()});
 ok(wait_until($node, q{SELECT current_setting('default_transaction_isolation') = 'repeatable read'}, 10),
 	'the setting is reloaded');
-# The runs that start once the coordinator has it (its next cycle, within a tick or two).
-sleep_until_cycles($node, 'inx', 2);
-my $t5b = now_literal();
-ok(wait_until($node, qq{SELECT count(*) >= 3 FROM foreman.job_run
-                        WHERE job_name = 'ins' AND status = 'succeeded' AND started_at > '$t5b'}, 30),
-	"under REPEATABLE READ, 'ins' runs on");
-($with, $without) = split /:/, ins_runs($t5b);
+($with, $without) = ins_runs_from_now("under REPEATABLE READ, 'ins' runs on");
 is($with, '0', 'its runs are recorded after the commit, not in it')
   or diag("$with committed with the effects, $without not");
 query($node, q{ALTER SYSTEM RESET default_transaction_isolation; SELECT pg_reload_conf()});
-sleep_until_cycles($node, 'inx', 2);
-my $t5c = now_literal();
-ok(wait_until($node, qq{SELECT count(*) >= 3 FROM foreman.job_run
-                        WHERE job_name = 'ins' AND status = 'succeeded' AND started_at > '$t5c'}, 30),
-	'back to READ COMMITTED, it runs on');
-($with, $without) = split /:/, ins_runs($t5c);
+($with, $without) = ins_runs_from_now('back to READ COMMITTED, it runs on');
 ok($with >= 3 && $without == 0, "and is recorded in the command's transaction again")
   or diag("$with committed with the effects, $without not");
 
@@ -167,12 +169,7 @@ ok(wait_until($node, q{SELECT current_setting('synchronous_commit') = 'local'}, 
 query($node, q{ALTER SYSTEM SET synchronous_standby_names = 'nosuch'; SELECT pg_reload_conf()});
 ok(wait_until($node, q{SELECT current_setting('synchronous_standby_names') = 'nosuch'}, 10),
 	'a synchronous standby is named');
-sleep_until_cycles($node, 'inx', 2);
-my $t6 = now_literal();
-ok(wait_until($node, qq{SELECT count(*) >= 3 FROM foreman.job_run
-                        WHERE job_name = 'ins' AND status = 'succeeded' AND started_at > '$t6'}, 30),
-	"with it, 'ins' runs on");
-($with, $without) = split /:/, ins_runs($t6);
+($with, $without) = ins_runs_from_now("with it, 'ins' runs on");
 is($with, '0', 'its runs are recorded after the commit')
   or diag("$with committed with the effects, $without not");
 query($node, q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
