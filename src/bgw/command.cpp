@@ -15,8 +15,9 @@
 // planning (about a fifth of a trivial run's command, profiled). A plan is
 // kept at the job's second run in the process (ran_before). At most
 // kMaxKeptPlans are kept per process; a job whose plan was not used for
-// kKeptPlanIdleUs gives its place to another. Before such a statement's
-// commit, the caller may record the run in its transaction (BeforeCommit).
+// kKeptPlanIdleUs gives its place to another. Before the commit of a
+// command of one such statement, kept or not, the caller may record the
+// run in its transaction (BeforeCommit).
 #include "bgw/command.hpp"
 #include "pg/guard.hpp"
 #include "pg/compat.hpp"
@@ -319,6 +320,9 @@ run_statements(const char *sql, int64 job_id, MemoryContext context, CommandOutc
 		} else if (last) {
 			if (use_implicit_block)
 				EndImplicitTransactionBlock();
+			// A command of one plannable statement, as a kept one.
+			else if (before_commit != nullptr && keepable(parsetree->stmt))
+				outcome->recorded = before_commit->record(before_commit->arg, *outcome);
 			finish_xact();
 		} else {
 			CommandCounterIncrement();

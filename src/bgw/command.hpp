@@ -15,7 +15,8 @@ struct CommandOutcome {
 	bool recorded;       // when ok: before_commit recorded the run in the command's transaction
 };
 
-// Called once the statement of a kept command (below) has run, just before
+// Called once the statement of a command of one SELECT, INSERT, UPDATE,
+// DELETE or MERGE (kept or not, below) has run, just before
 // its transaction commits, as the job's owner: true when it recorded the
 // run's end in that transaction (which then commits it with the command's
 // effects, or rolls both back). An error it throws fails the command.

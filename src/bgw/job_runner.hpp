@@ -63,7 +63,7 @@ struct RunHooks {
 
 // Runs job's command as its owner, resets the session, and records the
 // outcome on run_id (with the job's summary, or that summary pending): a
-// kept command's plain success in the command's own transaction, anything
+// one-statement command's plain success in the command's own transaction, anything
 // else after it. If the outcome cannot be recorded now it stays pending in
 // memory (runner_flush_pending). Returns the run's status.
 core::RunStatus runner_execute(const DueJob &job, int64 run_id, int32 attempt, TimestampTz started,

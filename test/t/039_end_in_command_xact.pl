@@ -1,14 +1,15 @@
-# A plain success of a job whose plan is kept (one SELECT, INSERT, UPDATE,
-# DELETE or MERGE, from its second run in the process) is recorded in the
-# command's own transaction, just before it commits (src/bgw/job_runner.cpp,
+# A plain success of a job whose command is one SELECT, INSERT, UPDATE,
+# DELETE or MERGE (its plan kept or not) is recorded in the command's own
+# transaction, just before it commits (src/bgw/job_runner.cpp,
 # record_in_command_xact): the run's end commits with the command's effects,
 # or not at all.
 #
 # One sequential tier ('inx', ticking every second) runs jobs of alice, a
 # foreman_user, every second:
-#  1. 'ins' inserts a row into public.effects: from its second run on, each
-#     succeeded run's row was committed by the commit of the row its command
-#     inserted (track_commit_timestamp); the job's counters match its runs.
+#  1. 'ins' inserts a row into public.effects: from its first run on (planned
+#     at that run, kept from the second), each succeeded run's row was
+#     committed by the commit of the row its command inserted
+#     (track_commit_timestamp); the job's counters match its runs.
 #  2. 'defer' inserts a row that a deferred constraint trigger refuses at
 #     commit: every run is recorded failed with the trigger's SQLSTATE (the
 #     success written before the commit was rolled back with it), and
@@ -23,7 +24,8 @@
 #     READ COMMITTED, in the command's transaction again.
 #  6. A synchronous standby named (synchronous_standby_names, with local
 #     commits): recorded after the commit too.
-#  7. An immediate stop right after a run: its end was flushed with its
+#  7. A parallel tier's executors record their runs the same way.
+#  8. An immediate stop right after a run: its end was flushed with its
 #     effects, so it is not 'crashed' after the restart.
 use strict;
 use warnings;
@@ -73,17 +75,19 @@ query($node, q{
 
 sub now_literal { return query($node, q{SELECT clock_timestamp()}) }
 
-# Runs of 'ins' started after $since, succeeded: how many were committed
-# with a row the command inserted (the same commit), and how many were not.
+# Runs of 'ins' (or $job) started after $since, succeeded: how many were
+# committed with a row the command inserted (the same commit), and how many
+# were not.
 sub ins_runs
 {
-	my ($since) = @_;
+	my ($since, $job) = @_;
+	$job //= 'ins';
 	my $same = q{EXISTS (SELECT FROM public.effects e
 	                     WHERE pg_xact_commit_timestamp(e.xmin) = pg_xact_commit_timestamp(r.xmin))};
 	return query($node, qq{
 		SELECT count(*) FILTER (WHERE $same) || ':' || count(*) FILTER (WHERE NOT $same)
 		  FROM foreman.job_run r
-		 WHERE r.job_name = 'ins' AND r.status = 'succeeded' AND r.started_at > '$since'});
+		 WHERE r.job_name = '$job' AND r.status = 'succeeded' AND r.started_at > '$since'});
 }
 
 # ins_runs of at least three runs of 'ins' that start once the coordinator
@@ -100,15 +104,10 @@ sub ins_runs_from_now
 }
 
 # 1. Recorded with the command's effects.
-my $first = query($node, q{SELECT clock_timestamp()});
 ok(wait_until($node, q{SELECT count(*) >= 5 FROM foreman.job_run WHERE job_name = 'ins' AND status = 'succeeded'}, 30),
 	"'ins' runs");
-# From its second run on (the plan is kept then): the runs after the first.
-my $second = query($node, q{SELECT min(started_at) FROM foreman.job_run
-                            WHERE job_name = 'ins' AND started_at > (SELECT min(started_at) FROM foreman.job_run
-                                                                      WHERE job_name = 'ins')});
-my ($with, $without) = split /:/, ins_runs($second);
-ok($with >= 3, "from its second run on, 'ins' runs are recorded in the command's transaction")
+my ($with, $without) = split /:/, ins_runs('-infinity');
+ok($with >= 5, "from its first run on, 'ins' runs are recorded in the command's transaction")
   or diag("$with committed with the effects, $without not");
 is($without, '0', 'every one of them');
 is(query($node, q{SELECT j.runs_succeeded = (SELECT count(*) FROM foreman.job_run r
@@ -176,7 +175,21 @@ query($node, q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_co
 ok(wait_until($node, q{SELECT current_setting('synchronous_standby_names') = ''}, 10), 'no standby named');
 query($node, q{ALTER SYSTEM RESET synchronous_commit; SELECT pg_reload_conf()});
 
-# 7. An immediate stop (no shutdown checkpoint; what is not flushed is lost)
+# 7. A parallel tier: its executors record their runs the same way.
+query($node, q{SELECT foreman.create_tier('pinx', '1 second', concurrency => 2)});
+query($node, q{SET ROLE alice;
+               SELECT foreman.schedule('pins', '1 second', 'INSERT INTO public.effects (v) VALUES (2)', tier => 'pinx')});
+ok(wait_until($node, q{SELECT count(*) >= 3 FROM foreman.job_run WHERE job_name = 'pins' AND status = 'succeeded'}, 30),
+	"'pins' runs in a parallel tier");
+is(query($node, q{SELECT count(*) FROM foreman.job_run WHERE job_name = 'pins' AND status = 'succeeded'
+                                                          AND pid IN (SELECT pid FROM foreman.tier_status)}), '0',
+	'run by executors, not by its coordinator');
+($with, $without) = split /:/, ins_runs('-infinity', 'pins');
+ok($with >= 3 && $without == 0, "each of its runs is recorded in the command's transaction")
+  or diag("$with committed with the effects, $without not");
+query($node, q{SET ROLE alice; SELECT foreman.unschedule('pins')});
+
+# 8. An immediate stop (no shutdown checkpoint; what is not flushed is lost)
 # right after a run of 'ins', now alone in its tier: the run's end was
 # flushed with its effects. (Recorded after its commit, asynchronously, the
 # end would wait in memory for the next durable commit, the next tick's,
@@ -190,8 +203,8 @@ ok(wait_until($node, qq{SELECT count(*) > $seen FROM foreman.job_run WHERE job_n
 my $t7 = now_literal();
 $node->stop('immediate');
 $node->start;
-ok(wait_for_leaders($node, 'postgres', 3, 30), 'after the restart every tier leads');
-is(query($node, qq{SELECT (SELECT count(*) FROM public.effects WHERE at < '$t7') || ':' ||
+ok(wait_for_leaders($node, 'postgres', 4, 30), 'after the restart every tier leads');
+is(query($node, qq{SELECT (SELECT count(*) FROM public.effects WHERE v = 1 AND at < '$t7') || ':' ||
                           (SELECT count(*) FROM foreman.job_run
                             WHERE job_name = 'ins' AND status = 'succeeded' AND started_at < '$t7')}) =~ /^(\d+):\1$/
 	? 'equal' : 'not equal',
