@@ -196,6 +196,15 @@ finish_xact()
 	}
 }
 
+// The caller's record of the run, before the commit of a command of one
+// plannable statement (BeforeCommit).
+void
+record_before_commit(CommandOutcome *outcome)
+{
+	if (before_commit != nullptr)
+		outcome->recorded = before_commit->record(before_commit->arg, *outcome);
+}
+
 // Runs a defined portal to its end, as the statement's last step; the
 // statement's timeout (enabled by the caller) ends with it.
 void
@@ -245,8 +254,7 @@ run_kept(CachedPlanSource *psrc, KeptPlan *place, int64 job_id, RawStmt *parsetr
 	MemoryContextSwitchTo(old);
 	CHECK_FOR_INTERRUPTS();
 	run_portal(portal, context, outcome);
-	if (before_commit != nullptr)
-		outcome->recorded = before_commit->record(before_commit->arg, *outcome);
+	record_before_commit(outcome);
 	finish_xact();
 }
 
@@ -321,8 +329,8 @@ run_statements(const char *sql, int64 job_id, MemoryContext context, CommandOutc
 			if (use_implicit_block)
 				EndImplicitTransactionBlock();
 			// A command of one plannable statement, as a kept one.
-			else if (before_commit != nullptr && keepable(parsetree->stmt))
-				outcome->recorded = before_commit->record(before_commit->arg, *outcome);
+			else if (keepable(parsetree->stmt))
+				record_before_commit(outcome);
 			finish_xact();
 		} else {
 			CommandCounterIncrement();

@@ -405,30 +405,14 @@ record_in_command_xact(void *arg, const CommandOutcome &so_far)
 }
 
 // After a run recorded in its command's transaction: the session is reset
-// in a transaction of its own that writes nothing (no WAL, no flush). When
-// it fails the reset is left needed: the next flush makes it, before
-// anything else runs.
+// as after any run (flush, with nothing pending: a transaction that writes
+// nothing), and the run logged.
 void
 settle_recorded(const DueJob &job, int64 run_id, const RunOutcome &o, TimestampTz started, bool applied)
 {
 	if (!applied)
 		deferred_summary = true;
-	MemoryContext context = CurrentMemoryContext;
-	ErrorData *edata = pg::capture_pg_error([&]() {
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		XactIsoLevel = XACT_READ_COMMITTED;
-		XactReadOnly = false;
-		XactDeferrable = false;
-		session_reset();
-		CommitTransactionCommand();
-		reset_needed = false;
-	});
-	if (edata) {
-		note_record_error(edata);
-		AbortCurrentTransaction();
-	}
-	MemoryContextSwitchTo(context);
+	(void)flush(true);
 	log_run(job, run_id, o.status, o.message, started);
 }
 
